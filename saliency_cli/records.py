@@ -1,0 +1,159 @@
+"""Frozen records that flow through saliency-cli: reviews in, explanations out.
+
+The dict form of :class:`Explanation` is the JSONL output schema (``SCHEMA_VERSION``);
+``to_dict``/``from_dict`` round-trip exactly so reports can be rendered from saved files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Review:
+    """One input review: its id, its text, the 1-based row it came from, and extra fields."""
+
+    id: str
+    text: str
+    row: int
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that could not be explained; reported with its row number, id (if known) and reason."""
+
+    row: int
+    id: str | None
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "id": self.id, "error": self.error}
+
+
+@dataclass(frozen=True)
+class TokenScore:
+    """One model token with its character span in the review text and its attribution."""
+
+    token: str
+    start: int
+    end: int
+    score: float
+    special: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "special": self.special,
+        }
+
+
+@dataclass(frozen=True)
+class WordScore:
+    """A word of the original text (``text[start:end]``) with the summed score of its tokens."""
+
+    word: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"word": self.word, "start": self.start, "end": self.end, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's predicted label and the probability of every label."""
+
+    label: str
+    index: int
+    probs: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "index": self.index, "probs": dict(self.probs)}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The label whose score was explained."""
+
+    label: str
+    index: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "index": self.index}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Attribution of one review, for one method and one target label."""
+
+    id: str
+    text: str
+    model: str
+    method: str
+    params: Mapping[str, Any]
+    prediction: Prediction
+    target: Target
+    tokens: tuple[TokenScore, ...]
+    words: tuple[WordScore, ...]
+    attribute: str = "probability"
+    normalization: str = "none"
+    truncated: bool = False
+    dropped_tokens: int = 0
+    delta: float | None = None
+    row: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSONL record (see README, "Output schema")."""
+        return {
+            "schema": SCHEMA_VERSION,
+            "id": self.id,
+            "row": self.row,
+            "text": self.text,
+            "model": self.model,
+            "method": self.method,
+            "params": dict(self.params),
+            "attribute": self.attribute,
+            "prediction": self.prediction.to_dict(),
+            "target": self.target.to_dict(),
+            "normalization": self.normalization,
+            "truncated": self.truncated,
+            "dropped_tokens": self.dropped_tokens,
+            "delta": self.delta,
+            "tokens": [t.to_dict() for t in self.tokens],
+            "words": [w.to_dict() for w in self.words],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Explanation":
+        """Rebuild an explanation from its JSONL record."""
+        pred = d["prediction"]
+        return cls(
+            id=str(d["id"]),
+            row=d.get("row"),
+            text=d["text"],
+            model=d["model"],
+            method=d["method"],
+            params=dict(d.get("params", {})),
+            attribute=d.get("attribute", "probability"),
+            prediction=Prediction(pred["label"], int(pred["index"]), dict(pred["probs"])),
+            target=Target(d["target"]["label"], int(d["target"]["index"])),
+            normalization=d.get("normalization", "none"),
+            truncated=bool(d.get("truncated", False)),
+            dropped_tokens=int(d.get("dropped_tokens", 0)),
+            delta=d.get("delta"),
+            tokens=tuple(
+                TokenScore(t["token"], int(t["start"]), int(t["end"]), float(t["score"]), bool(t["special"]))
+                for t in d["tokens"]
+            ),
+            words=tuple(
+                WordScore(w["word"], int(w["start"]), int(w["end"]), float(w["score"])) for w in d["words"]
+            ),
+        )
