@@ -1,0 +1,76 @@
+"""saliency-cli: explain transformer text classifiers, one token at a time.
+
+Python API (same defaults as the CLI)::
+
+    import saliency_cli
+    results = saliency_cli.explain(["Great battery, awful screen."], methods=["ig", "gxi"])
+    for e in results:
+        print(e.method, e.prediction.label, [(w.word, round(w.score, 3)) for w in e.words])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from saliency_cli.records import Explanation, Prediction, Review, RowError, Target, TokenScore, WordScore
+
+__version__ = "0.1.0"
+
+
+def load_model(source: str | None = None, *, device: str = "auto", trust_remote_code: bool = False,
+               max_length: int | None = None):
+    """Load a classifier once (hub id, local folder, or ``None`` for the embedded default) to reuse across calls."""
+    from saliency_cli.model import load_model as _load
+
+    return _load(source, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
+
+
+def explain(
+    texts: str | Iterable[str],
+    *,
+    model: Any = None,
+    methods: Sequence[str] = ("integrated-gradients",),
+    target: str | Sequence[str] = "predicted",
+    attribute: str = "probability",
+    normalize: str = "none",
+    batch_size: int = 16,
+    device: str = "auto",
+    max_length: int | None = None,
+    max_memory: int | None = None,
+    steps: int | None = None,
+    baseline: str | None = None,
+    ig_rule: str | None = None,
+    samples: int | None = None,
+    noise: float | None = None,
+    seed: int | None = None,
+) -> list[Explanation]:
+    """Explain texts; returns one Explanation per text x method x target, in input order.
+
+    ``model`` is a hub id, a local folder, ``None`` (the embedded default) or a model returned
+    by :func:`load_model`. Raises ValueError if a text cannot be explained (e.g. it is empty).
+    """
+    from saliency_cli.engine import explain_reviews, make_settings
+    from saliency_cli.model import LoadedModel
+    from saliency_cli.readers import texts_to_reviews
+
+    lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, max_length=max_length)
+    settings = make_settings(
+        list(methods),
+        params={"steps": steps, "baseline": baseline, "rule": ig_rule, "samples": samples, "noise": noise, "seed": seed},
+        targets=[target] if isinstance(target, str) else list(target),
+        attribute=attribute,
+        normalization=normalize,
+        batch_size=batch_size,
+        max_memory=max_memory,
+    )
+    reviews = texts_to_reviews([texts] if isinstance(texts, str) else texts)
+    for r in reviews:
+        if not r.text.strip():
+            raise ValueError(f"text {r.id} is empty")
+    return explain_reviews(lm, reviews, settings)
+
+
+__all__ = [
+    "Explanation", "Prediction", "Review", "RowError", "Target", "TokenScore", "WordScore",
+    "explain", "load_model", "__version__",
+]

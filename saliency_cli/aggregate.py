@@ -1,0 +1,79 @@
+"""Turn per-token scores into records: merge subwords into words and apply normalisation views."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from saliency_cli.records import TokenScore, WordScore
+
+NORMALIZATIONS = ("none", "l1", "max")
+
+
+def normalize(scores: Sequence[float], special: Sequence[bool], mode: str) -> list[float]:
+    """Apply a normalisation view; the denominator ignores special tokens.
+
+    ``none`` keeps raw signed scores; ``l1`` is |score| / sum |score| (AllenNLP's view, sums to 1
+    over non-special items); ``max`` is score / max |score| (signed, within [-1, 1]).
+    """
+    if mode == "none":
+        return [float(s) for s in scores]
+    regular = [abs(s) for s, sp in zip(scores, special) if not sp]
+    if mode == "l1":
+        denom = sum(regular)
+        return [abs(s) / denom if denom > 0 else 0.0 for s in scores]
+    if mode == "max":
+        denom = max(regular, default=0.0)
+        return [s / denom if denom > 0 else 0.0 for s in scores]
+    raise ValueError(f"unknown normalization {mode!r}; choose from {', '.join(NORMALIZATIONS)}")
+
+
+def merge_words(
+    text: str,
+    raw: Sequence[float],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    special: Sequence[bool],
+    word_ids: Sequence[int | None],
+) -> list[tuple[int, int, float]]:
+    """Group consecutive non-special tokens of one tokenizer word into (start, end, summed raw score).
+
+    Words come from the tokenizer's pre-tokenizer (``word_ids``), so ``text[start:end]`` is the word
+    exactly as written. Sums keep additive methods additive (IG completeness holds per word too).
+    """
+    words: list[tuple[int, int, float]] = []
+    current: int | None = None
+    for s, st, en, sp, wid in zip(raw, starts, ends, special, word_ids):
+        if sp or en <= st:
+            current = None
+            continue
+        if wid is not None and wid == current and words:
+            w_st, w_en, w_sc = words[-1]
+            words[-1] = (min(w_st, st), max(w_en, en), w_sc + float(s))
+        else:
+            words.append((st, en, float(s)))
+            current = wid
+    return words
+
+
+def build_scores(
+    text: str,
+    tokens: Sequence[str],
+    raw: Sequence[float],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    special: Sequence[bool],
+    word_ids: Sequence[int | None],
+    normalization: str,
+) -> tuple[tuple[TokenScore, ...], tuple[WordScore, ...]]:
+    """Token and word records for one explanation, both in the requested normalisation view."""
+    tok_scores = normalize(raw, special, normalization)
+    token_records = tuple(
+        TokenScore(token=t, start=int(st), end=int(en), score=float(sc), special=bool(sp))
+        for t, st, en, sc, sp in zip(tokens, starts, ends, tok_scores, special)
+    )
+    merged = merge_words(text, raw, starts, ends, special, word_ids)
+    word_scores = normalize([w[2] for w in merged], [False] * len(merged), normalization)
+    word_records = tuple(
+        WordScore(word=text[st:en], start=st, end=en, score=float(sc)) for (st, en, _), sc in zip(merged, word_scores)
+    )
+    return token_records, word_records

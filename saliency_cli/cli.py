@@ -1,0 +1,239 @@
+"""The ``saliency-cli`` command line: thin Typer commands over plain functions.
+
+Data goes to stdout or the output file; every message goes to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from typing import List, Optional
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from saliency_cli.pipeline import EXIT_INTERRUPTED, EXIT_USER_ERROR, RunSummary, run_explain  # noqa: E402
+
+app = typer.Typer(
+    name="saliency-cli",
+    help="Explain transformer text classifiers: which tokens drove each prediction.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> "typer.Exit":
+    """Print one clear line on stderr and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def parse_size(text: str | None) -> int | None:
+    """``512MB``, ``2GiB``, ``1.5G`` or plain bytes to bytes (decimal and binary units accepted)."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?)b?\s*", text.lower())
+    if not m:
+        raise ValueError(f"cannot read size {text!r}; use e.g. 512MB or 2GB")
+    number, unit, binary = float(m.group(1)), m.group(2), m.group(3)
+    base = 1024 if binary else 1000
+    return int(number * base ** " kmgt".index(unit or " "))
+
+
+def _quiet_libraries() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+class _StopFlag:
+    """First Ctrl-C asks for a clean stop after the current batch; a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        err.print("\nstopping after the current batch (Ctrl-C again to abort now)...")
+
+    def __enter__(self) -> "_StopFlag":
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+@app.command()
+def explain(
+    texts: Optional[List[str]] = typer.Argument(None, help="Review texts to explain (or use --input)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input file; '-' reads stdin."),
+    format: str = typer.Option("auto", "--format", help="auto|text|csv|tsv|jsonl (auto: extension, then content)."),
+    text_field: str = typer.Option("text", "--text-field", help="CSV column / JSONL key holding the review."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Column/key with row ids (default: row number)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Input encoding, e.g. utf-8, latin-1, cp1252, utf-16."),
+    delimiter: Optional[str] = typer.Option(None, "--delimiter", help="CSV delimiter (default: sniffed from the header)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Hub id or local folder (default: embedded model)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own Python code."),
+    method: Optional[List[str]] = typer.Option(
+        None, "--method", help="gradient|gradient-x-input|integrated-gradients|smooth-grad (or grad|gxi|ig|sg); repeatable."
+    ),
+    steps: Optional[int] = typer.Option(None, "--steps", help="IG: points on the path [default: 50]."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="IG: pad|zero|mask [default: pad]."),
+    ig_rule: Optional[str] = typer.Option(None, "--ig-rule", help="IG quadrature [default: gauss-legendre]."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="SmoothGrad: noisy samples [default: 20]."),
+    noise: Optional[float] = typer.Option(None, "--noise", help="SmoothGrad: noise / embedding range [default: 0.1]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of randomised methods [default: 0]."),
+    target: Optional[List[str]] = typer.Option(
+        None, "--target", "-t", help="predicted|all|LABEL|INDEX; repeatable [default: predicted]."
+    ),
+    attribute: str = typer.Option("probability", "--attribute", help="probability|logit: the output explained."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews per batch."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N|mps."),
+    max_length: Optional[int] = typer.Option(None, "--max-length", help="Truncate reviews to N tokens (<= model limit)."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Activation memory per chunk, e.g. 512MB, 4GB."),
+    output: str = typer.Option("-", "--output", "-o", help="Output file; '-' is stdout."),
+    output_format: Optional[str] = typer.Option(None, "--output-format", help="jsonl|csv (default: from extension)."),
+    normalize: str = typer.Option("none", "--normalize", help="none|l1|max (none = raw signed scores)."),
+    level: str = typer.Option("token", "--level", help="CSV rows per token|word."),
+    errors: Optional[str] = typer.Option(None, "--errors", help="Also write row errors as JSONL to this file."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first row that fails."),
+    resume: bool = typer.Option(False, "--resume", help="Skip ids already in --output and append the rest."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary on stderr (errors still shown)."),
+) -> None:
+    """Explain reviews: per-token (and per-word) attribution for each review, method and target."""
+    from saliency_cli.engine import make_settings
+    from saliency_cli.model import ModelLoadError, load_model
+    from saliency_cli.readers import InputError, InputSpec, open_reviews
+    from saliency_cli.writers import ErrorWriter, OutputError, ResultWriter, output_format as pick_format
+
+    if texts and input is not None:
+        raise fail("give review TEXT arguments or --input, not both")
+    try:
+        settings = make_settings(
+            method or ["integrated-gradients"],
+            params={"steps": steps, "baseline": baseline, "rule": ig_rule, "samples": samples, "noise": noise, "seed": seed},
+            targets=target or ["predicted"],
+            attribute=attribute,
+            normalization=normalize,
+            batch_size=batch_size,
+            max_memory=parse_size(max_memory),
+        )
+        spec = InputSpec(
+            path=input, texts=tuple(texts or ()), format=format, text_field=text_field,
+            id_field=id_field, encoding=encoding, delimiter=delimiter,
+        )
+        items = open_reviews(spec)
+        fmt = pick_format(output, output_format)
+        _quiet_libraries()
+        lm = load_model(model, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
+        from saliency_cli.engine import check_targets
+
+        check_targets(lm, settings.targets)
+        writer = ResultWriter(output, fmt, level=level, resume=resume)
+        error_writer = ErrorWriter(errors, resume=resume)
+    except (ValueError, InputError, OutputError, ModelLoadError) as exc:
+        raise fail(str(exc)) from None
+
+    warned_truncation = [False]
+
+    def on_error(row_error) -> None:
+        where = f"row {row_error.row}" + (f" (id {row_error.id})" if row_error.id not in (None, str(row_error.row)) else "")
+        err.print(f"skipped {where}: {row_error.error}", markup=False)
+        error_writer.write(row_error)
+
+    def on_outcome(outcome) -> None:
+        if outcome.truncated and not warned_truncation[0]:
+            warned_truncation[0] = True
+            dropped = outcome.explanations[0].dropped_tokens if outcome.explanations else 0
+            err.print(
+                f"warning: row {outcome.review.row} is longer than the model limit of {lm.max_length} tokens "
+                f"and was truncated ({dropped} tokens dropped); such rows are flagged 'truncated' in the output "
+                "(this warning is shown once)",
+                markup=False,
+            )
+
+    complete = False
+    try:
+        with _StopFlag() as stop:
+            summary: RunSummary = run_explain(
+                lm, items, settings, writer.write, done=writer.done, on_error=on_error,
+                on_outcome=on_outcome, should_stop=stop, fail_fast=fail_fast,
+            )
+        complete = not summary.interrupted
+    except KeyboardInterrupt:
+        writer.close(complete=False)
+        err.print("aborted; finished rows are kept. Rerun the same command with --resume to continue.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        if complete or writer.path is None:
+            writer.close(complete=True)
+        else:
+            writer.close(complete=False)
+        error_writer.close()
+    _report(summary, writer, quiet)
+    raise typer.Exit(summary.exit_code)
+
+
+def _report(summary: RunSummary, writer, quiet: bool) -> None:
+    if summary.interrupted:
+        where = f" in {writer.partial}" if writer.path is not None else ""
+        err.print(
+            f"interrupted: {summary.explained} rows finished and kept{where}. "
+            "Rerun the same command with --resume to continue.",
+            markup=False,
+        )
+        return
+    if summary.stopped_at is not None:
+        err.print(f"stopped at row {summary.stopped_at.row} (--fail-fast); rows before it were written.", markup=False)
+    if not quiet or summary.failed:
+        parts = [f"{summary.explained} rows explained"]
+        if summary.skipped:
+            parts.append(f"{summary.skipped} already done (--resume)")
+        if summary.truncated:
+            parts.append(f"{summary.truncated} truncated")
+        if summary.failed:
+            parts.append(f"{summary.failed} failed")
+        err.print("done: " + ", ".join(parts), markup=False)
+
+
+@app.command()
+def methods() -> None:
+    """List every saliency method with its aliases and parameters (with defaults)."""
+    from saliency_cli.methods import METHODS
+
+    out = Console(highlight=False)
+    table = Table(title="saliency methods", show_lines=True)
+    table.add_column("method")
+    table.add_column("aliases")
+    table.add_column("what it computes")
+    table.add_column("parameters (default)")
+    for m in METHODS.values():
+        params = "\n".join(f"--{p.name if p.name != 'rule' else 'ig-rule'} ({p.default}): {p.help}" for p in m.params)
+        table.add_row(m.name, ", ".join(m.aliases), m.summary, params or "-")
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,439 @@
+"""Batched attribution engine: reviews in, explanations out, in input order. No file I/O here.
+
+Reviews are read in windows, sorted by token length and cut into batches padded to their own
+longest member. Every (review, target) item of a method needs ``n`` gradient evaluations (IG
+steps, SmoothGrad samples); the rows of all items in a batch are packed into chunks sized to a
+memory budget and each chunk costs one forward and one backward pass. Per-row gradients are
+reduced to per-token scores straight away, so memory holds [items, tokens], not gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import torch
+
+from saliency_cli.aggregate import NORMALIZATIONS, build_scores
+from saliency_cli.methods import Method, get_method
+from saliency_cli.model import LoadedModel
+from saliency_cli.records import Explanation, Prediction, Review, RowError, Target
+
+ATTRIBUTES = ("probability", "logit")
+DEFAULT_CPU_BUDGET = 1 << 30  # bytes of activations per chunk on CPU
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    """A method with its resolved parameters (what is recorded in ``params``)."""
+
+    method: Method
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything the engine needs besides the model and the reviews."""
+
+    methods: tuple[MethodRun, ...]
+    targets: tuple[str, ...] = ("predicted",)
+    attribute: str = "probability"
+    normalization: str = "none"
+    batch_size: int = 16
+    max_memory: int | None = None
+    window: int | None = None
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenised review."""
+
+    review: Review
+    input_ids: list[int]
+    token_type_ids: list[int] | None
+    offsets: list[tuple[int, int]]
+    special: list[bool]
+    word_ids: list[int | None]
+    dropped: int
+
+    @property
+    def length(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The explanations of one review (one per method x target), in settings order."""
+
+    review: Review
+    explanations: list[Explanation] = field(default_factory=list)
+    truncated: bool = False
+
+
+def make_settings(
+    methods: Sequence[str],
+    *,
+    params: Mapping[str, Any] | None = None,
+    targets: Sequence[str] = ("predicted",),
+    attribute: str = "probability",
+    normalization: str = "none",
+    batch_size: int = 16,
+    max_memory: int | None = None,
+) -> EngineSettings:
+    """Validate user choices and resolve each method's parameters (raises ValueError)."""
+    if not methods:
+        raise ValueError("at least one method is needed")
+    if attribute not in ATTRIBUTES:
+        raise ValueError(f"unknown --attribute {attribute!r}; choose from {', '.join(ATTRIBUTES)}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown --normalize {normalization!r}; choose from {', '.join(NORMALIZATIONS)}")
+    if batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    if max_memory is not None and max_memory < (1 << 20):
+        raise ValueError("--max-memory must be at least 1 MB")
+    given = dict(params or {})
+    runs: list[MethodRun] = []
+    seen: set[str] = set()
+    for name in methods:
+        m = get_method(name)
+        if m.name in seen:
+            continue
+        seen.add(m.name)
+        own = {p.name: given.get(p.name) for p in m.params}
+        runs.append(MethodRun(m, m.resolve(own)))
+    return EngineSettings(
+        methods=tuple(runs),
+        targets=tuple(targets) or ("predicted",),
+        attribute=attribute,
+        normalization=normalization,
+        batch_size=batch_size,
+        max_memory=max_memory,
+    )
+
+
+def check_targets(lm: LoadedModel, targets: Sequence[str]) -> None:
+    """Fail early (ValueError) on a target that is not predicted, all, a label name or an index."""
+    for t in targets:
+        if t.strip().lower() not in {"predicted", "all"}:
+            lm.label_index(t)
+
+
+def encode(lm: LoadedModel, reviews: Sequence[Review]) -> list[Encoded | RowError]:
+    """Tokenise reviews (truncating to the model limit and counting dropped tokens)."""
+    tok = lm.tokenizer
+    out: list[Encoded | RowError] = []
+    texts = [r.text for r in reviews]
+    if not texts:
+        return out
+    enc = tok(
+        texts,
+        truncation=True,
+        max_length=lm.max_length,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    for i, review in enumerate(reviews):
+        ids = list(enc["input_ids"][i])
+        special = [bool(s) for s in enc["special_tokens_mask"][i]]
+        if all(special):
+            out.append(RowError(review.row, review.id, "the tokenizer produced no tokens for this text"))
+            continue
+        dropped = 0
+        if len(ids) >= lm.max_length:
+            full = len(tok(review.text, add_special_tokens=False)["input_ids"])
+            dropped = max(0, full - (len(ids) - sum(special)))
+        tt = enc["token_type_ids"][i] if "token_type_ids" in enc else None
+        out.append(
+            Encoded(
+                review=review,
+                input_ids=ids,
+                token_type_ids=list(tt) if tt is not None else None,
+                offsets=[(int(a), int(b)) for a, b in enc["offset_mapping"][i]],
+                special=special,
+                word_ids=list(enc.word_ids(i)),
+                dropped=dropped,
+            )
+        )
+    return out
+
+
+def _score_fn(lm: LoadedModel):
+    cfg = lm.model.config
+    multi = len(lm.labels) == 1 or getattr(cfg, "problem_type", None) == "multi_label_classification"
+    return torch.sigmoid if multi else (lambda z: torch.softmax(z, dim=-1))
+
+
+def activation_bytes_per_row(config: Any, length: int) -> int:
+    """Estimated activation memory of one row's forward+backward (Korthikanti et al. 2022, fp32)."""
+    hidden = int(getattr(config, "hidden_size", 768) or 768)
+    heads = int(getattr(config, "num_attention_heads", 12) or 12)
+    layers = int(getattr(config, "num_hidden_layers", 12) or 12)
+    per_token_layer = 2 * (34 * hidden + 5 * heads * length)
+    return max(1, layers * length * per_token_layer + 16 * length * hidden)
+
+
+def memory_budget(lm: LoadedModel, max_memory: int | None) -> int:
+    """Bytes of activations one chunk may use: the user's budget, else a device-based default."""
+    if max_memory is not None:
+        return max_memory
+    if lm.device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(lm.device)
+        return int(free * 0.5)
+    return DEFAULT_CPU_BUDGET
+
+
+class _Batch:
+    """Padded tensors of one batch of encoded reviews, on the model's device."""
+
+    def __init__(self, lm: LoadedModel, encs: Sequence[Encoded]):
+        self.encs = encs
+        n, length = len(encs), max(e.length for e in encs)
+        pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((n, length), pad_id, dtype=torch.long)
+        mask = torch.zeros((n, length), dtype=torch.long)
+        special = torch.zeros((n, length), dtype=torch.bool)
+        tt = torch.zeros((n, length), dtype=torch.long) if encs[0].token_type_ids is not None else None
+        for i, e in enumerate(encs):
+            ids[i, : e.length] = torch.tensor(e.input_ids)
+            mask[i, : e.length] = 1
+            special[i, : e.length] = torch.tensor(e.special)
+            if tt is not None:
+                tt[i, : e.length] = torch.tensor(e.token_type_ids)
+        dev = lm.device
+        self.ids, self.mask, self.special = ids.to(dev), mask.to(dev), special.to(dev)
+        self.token_type_ids = tt.to(dev) if tt is not None else None
+        self.lengths = torch.tensor([e.length for e in encs])
+        self.length = length
+
+    def model_kwargs(self, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        sel = (lambda t: t) if rows is None else (lambda t: t[rows])
+        kw = {"attention_mask": sel(self.mask)}
+        if self.token_type_ids is not None:
+            kw["token_type_ids"] = sel(self.token_type_ids)
+        return kw
+
+
+def _baseline_ids(lm: LoadedModel, batch: _Batch, kind: str) -> torch.Tensor | None:
+    tok = lm.tokenizer
+    if kind == "zero":
+        return None
+    token_id = tok.pad_token_id if kind == "pad" else tok.mask_token_id
+    if token_id is None:
+        raise ValueError(f"the tokenizer of {lm.name!r} has no {kind} token; use another --baseline")
+    return torch.where(batch.special | (batch.mask == 0), batch.ids, torch.full_like(batch.ids, token_id))
+
+
+def _baseline_embeddings(lm: LoadedModel, batch: _Batch, emb: torch.Tensor, kind: str) -> torch.Tensor:
+    """Embeddings at the start of the IG path: special tokens and padding stay as they are."""
+    ids = _baseline_ids(lm, batch, kind)
+    if ids is None:
+        keep = (batch.special | (batch.mask == 0)).unsqueeze(-1)
+        return torch.where(keep, emb, torch.zeros_like(emb))
+    return lm.model.get_input_embeddings()(ids)
+
+
+def _resolve_targets(lm: LoadedModel, targets: Sequence[str], predicted: int) -> list[int]:
+    out: list[int] = []
+    for t in targets:
+        key = t.strip().lower()
+        if key == "predicted":
+            idx = [predicted]
+        elif key == "all":
+            idx = list(range(len(lm.labels)))
+        else:
+            idx = [lm.label_index(t)]
+        out.extend(i for i in idx if i not in out)
+    return out
+
+
+def _run_method(
+    lm: LoadedModel,
+    batch: _Batch,
+    emb: torch.Tensor,
+    base: torch.Tensor | None,
+    run: MethodRun,
+    items: list[tuple[int, int]],
+    attribute: str,
+    budget: int,
+) -> torch.Tensor:
+    """Per-token scores [len(items), L] of one method for (batch row, target) items."""
+    method, params = run.method, run.params
+    plan = method.plan(params)
+    n_points = len(plan.weights)
+    weights = torch.tensor(plan.weights, dtype=torch.float32, device=lm.device)
+    item_b = torch.tensor([b for b, _ in items], device=lm.device)
+    item_t = torch.tensor([t for _, t in items], device=lm.device)
+    total = len(items) * n_points
+    acc = torch.zeros((len(items), batch.length), dtype=torch.float32, device=lm.device)
+    score = _score_fn(lm)
+    texts = [e.review.text for e in batch.encs]
+    chunk = max(1, min(total, budget // activation_bytes_per_row(lm.model.config, batch.length)))
+    start = 0
+    while start < total:
+        stop = min(total, start + chunk)
+        rows = torch.arange(start, stop, device=lm.device)
+        ii, ks = rows // n_points, rows % n_points
+        bb, tt = item_b[ii], item_t[ii]
+        e = emb[bb]
+        b0 = base[bb] if base is not None else None
+        try:
+            x = method.points(
+                e, b0, ks, plan, params, [texts[int(b)] for b in bb.tolist()], batch.lengths[bb.cpu()]
+            )
+            x = x.detach().requires_grad_(True)
+            logits = lm.model(inputs_embeds=x, **batch.model_kwargs(bb)).logits
+            out = score(logits.float()) if attribute == "probability" else logits.float()
+            picked = out.gather(1, tt.view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(picked, x)
+        except torch.OutOfMemoryError:
+            if chunk == 1:
+                raise
+            chunk = max(1, chunk // 2)
+            if lm.device.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
+        per = method.reduce(grad, e, b0) * batch.mask[bb].float()
+        acc.index_add_(0, ii, per * weights[ks].view(-1, 1))
+        start = stop
+    return acc
+
+
+def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSettings, budget: int) -> list[Outcome]:
+    batch = _Batch(lm, encs)
+    score = _score_fn(lm)
+    with torch.no_grad():
+        emb = lm.model.get_input_embeddings()(batch.ids)
+        logits = lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float()
+        probs = score(logits)
+        values = probs if settings.attribute == "probability" else logits
+    predicted = probs.argmax(-1).tolist()
+    targets = [_resolve_targets(lm, settings.targets, p) for p in predicted]
+    items = [(b, t) for b, ts in enumerate(targets) for t in ts]
+    probs_cpu = probs.cpu().tolist()
+    values_cpu = values.cpu()
+    per_method: list[tuple[MethodRun, torch.Tensor, torch.Tensor | None]] = []
+    for run in settings.methods:
+        base = None
+        base_values = None
+        if run.method.plan(run.params).needs_baseline:
+            with torch.no_grad():
+                base = _baseline_embeddings(lm, batch, emb, run.params["baseline"])
+                base_logits = lm.model(inputs_embeds=base, **batch.model_kwargs()).logits.float()
+                base_values = (score(base_logits) if settings.attribute == "probability" else base_logits).cpu()
+        scores = _run_method(lm, batch, emb, base, run, items, settings.attribute, budget).cpu()
+        per_method.append((run, scores, base_values))
+
+    outcomes: list[Outcome] = []
+    item_index = {item: i for i, item in enumerate(items)}
+    for b, enc in enumerate(encs):
+        review = enc.review
+        prediction = Prediction(
+            label=lm.labels[predicted[b]],
+            index=predicted[b],
+            probs={label: float(p) for label, p in zip(lm.labels, probs_cpu[b])},
+        )
+        tokens = lm.tokenizer.convert_ids_to_tokens(enc.input_ids)
+        starts = [a for a, _ in enc.offsets]
+        ends = [z for _, z in enc.offsets]
+        explanations = []
+        for run, scores, base_values in per_method:
+            for t in targets[b]:
+                raw = scores[item_index[(b, t)], : enc.length].tolist()
+                delta = None
+                if base_values is not None:
+                    delta = float(sum(raw) - (float(values_cpu[b, t]) - float(base_values[b, t])))
+                tok_records, word_records = build_scores(
+                    review.text, tokens, raw, starts, ends, enc.special, enc.word_ids, settings.normalization
+                )
+                explanations.append(
+                    Explanation(
+                        id=review.id,
+                        row=review.row,
+                        text=review.text,
+                        model=lm.name,
+                        method=run.method.name,
+                        params=dict(run.params),
+                        attribute=settings.attribute,
+                        prediction=prediction,
+                        target=Target(lm.labels[t], t),
+                        tokens=tok_records,
+                        words=word_records,
+                        normalization=settings.normalization,
+                        truncated=enc.dropped > 0,
+                        dropped_tokens=enc.dropped,
+                        delta=delta,
+                    )
+                )
+        outcomes.append(Outcome(review=review, explanations=explanations, truncated=enc.dropped > 0))
+    return outcomes
+
+
+def _explain_one(lm: LoadedModel, enc: Encoded, settings: EngineSettings, budget: int) -> Outcome | RowError:
+    try:
+        return _explain_batch(lm, [enc], settings, budget)[0]
+    except (RuntimeError, ValueError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return RowError(enc.review.row, enc.review.id, f"model failed on this row: {first}")
+
+
+def explain_stream(
+    lm: LoadedModel,
+    reviews: Iterable[Review | RowError],
+    settings: EngineSettings,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Outcome | RowError]:
+    """Explain a stream of reviews; yields one Outcome or RowError per input item, in input order.
+
+    Row errors from the reader pass through in place. At most ``settings.window`` reviews
+    (default 4 x batch size) are held at once, so memory does not grow with the input. When
+    ``should_stop()`` turns true, the window in progress is finished and yielded, then it stops.
+    """
+    check_targets(lm, settings.targets)
+    budget = memory_budget(lm, settings.max_memory)
+    window = settings.window or settings.batch_size * 4
+    pending: list[Review | RowError] = []
+    for item in reviews:
+        pending.append(item)
+        if len(pending) >= window:
+            yield from _explain_window(lm, pending, settings, budget)
+            pending = []
+            if should_stop():
+                return
+    if pending:
+        yield from _explain_window(lm, pending, settings, budget)
+
+
+def _explain_window(
+    lm: LoadedModel, items: list[Review | RowError], settings: EngineSettings, budget: int
+) -> Iterator[Outcome | RowError]:
+    reviews = [(i, it) for i, it in enumerate(items) if isinstance(it, Review)]
+    results: dict[int, Outcome | RowError] = {i: it for i, it in enumerate(items) if isinstance(it, RowError)}
+    encoded = encode(lm, [r for _, r in reviews])
+    ok: list[tuple[int, Encoded]] = []
+    for (pos, _), enc in zip(reviews, encoded):
+        if isinstance(enc, RowError):
+            results[pos] = enc
+        else:
+            ok.append((pos, enc))
+    ok.sort(key=lambda pe: pe[1].length)
+    for start in range(0, len(ok), settings.batch_size):
+        group = ok[start : start + settings.batch_size]
+        try:
+            outcomes = _explain_batch(lm, [e for _, e in group], settings, budget)
+        except (RuntimeError, ValueError, IndexError):
+            # One bad row must not sink its batch: redo the batch row by row and report the culprit.
+            outcomes = [_explain_one(lm, enc, settings, budget) for _, enc in group]
+        for (pos, _), outcome in zip(group, outcomes):
+            results[pos] = outcome
+    for i in range(len(items)):
+        yield results[i]
+
+
+def explain_reviews(lm: LoadedModel, reviews: Iterable[Review], settings: EngineSettings) -> list[Explanation]:
+    """Explain reviews in memory; raises ValueError on the first row that cannot be explained."""
+    out: list[Explanation] = []
+    for res in explain_stream(lm, reviews, settings):
+        if isinstance(res, RowError):
+            raise ValueError(f"row {res.row} (id {res.id}): {res.error}")
+        out.extend(res.explanations)
+    return out

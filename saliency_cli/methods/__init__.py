@@ -1,0 +1,26 @@
+"""Registry of saliency methods: canonical names and aliases map to one instance each."""
+
+from __future__ import annotations
+
+from saliency_cli.methods.base import Method, Param, Plan
+from saliency_cli.methods.gradient import Gradient
+from saliency_cli.methods.gradient_x_input import GradientXInput
+from saliency_cli.methods.integrated_gradients import IntegratedGradients
+from saliency_cli.methods.smooth_grad import SmoothGrad
+
+METHODS: dict[str, Method] = {m.name: m for m in (Gradient(), GradientXInput(), IntegratedGradients(), SmoothGrad())}
+ALIASES: dict[str, str] = {alias: m.name for m in METHODS.values() for alias in m.aliases}
+
+
+def get_method(name: str) -> Method:
+    """Look a method up by canonical name or alias (case-insensitive, '_' accepted for '-')."""
+    key = name.strip().lower().replace("_", "-")
+    key = ALIASES.get(key, key)
+    try:
+        return METHODS[key]
+    except KeyError:
+        known = ", ".join(f"{m.name} ({'/'.join(m.aliases)})" for m in METHODS.values())
+        raise ValueError(f"unknown method {name!r}; available: {known}") from None
+
+
+__all__ = ["ALIASES", "METHODS", "Method", "Param", "Plan", "get_method"]

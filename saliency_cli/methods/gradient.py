@@ -1,0 +1,20 @@
+"""Vanilla gradient (Simonyan et al., 2014): the L2 norm of d score / d embedding per token."""
+
+from __future__ import annotations
+
+import torch
+
+from saliency_cli.methods.base import Method, Plan
+
+
+class Gradient(Method):
+    name = "gradient"
+    aliases = ("grad",)
+    summary = "L2 norm of the gradient of the target score w.r.t. each token's embedding (unsigned)"
+    signed = False
+
+    def plan(self, params):
+        return Plan(weights=(1.0,))
+
+    def reduce(self, grad, emb, base):
+        return torch.linalg.vector_norm(grad.float(), dim=-1)

@@ -1,0 +1,17 @@
+"""Gradient x input (Shrikumar et al., 2016): the signed dot product of gradient and embedding."""
+
+from __future__ import annotations
+
+from saliency_cli.methods.base import Method, Plan
+
+
+class GradientXInput(Method):
+    name = "gradient-x-input"
+    aliases = ("gxi",)
+    summary = "dot product of the gradient and the token embedding (signed, first-order Taylor term)"
+
+    def plan(self, params):
+        return Plan(weights=(1.0,))
+
+    def reduce(self, grad, emb, base):
+        return (grad.float() * emb.float()).sum(-1)

@@ -1,0 +1,65 @@
+"""Integrated Gradients (Sundararajan et al., 2017) on the input embeddings.
+
+Attribution = (x - x') . integral_0^1 grad F(x' + a (x - x')) da, approximated by a quadrature
+rule. Gauss-Legendre is the default (as in Captum): for smooth paths it reaches a given
+completeness error with far fewer steps than Riemann sums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from saliency_cli.methods.base import Method, Param, Plan
+
+RULES = ("gauss-legendre", "riemann-trapezoid", "riemann-middle", "riemann-left", "riemann-right")
+BASELINES = ("pad", "zero", "mask")
+
+
+def quadrature(rule: str, steps: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Nodes in [0, 1] and weights summing to 1 for ``steps`` evaluations of the path integral."""
+    if rule == "gauss-legendre":
+        x, w = np.polynomial.legendre.leggauss(steps)
+        return tuple(0.5 * (x + 1.0)), tuple(0.5 * w)
+    if rule == "riemann-trapezoid":
+        if steps < 2:
+            raise ValueError("riemann-trapezoid needs at least 2 steps")
+        a = np.linspace(0.0, 1.0, steps)
+        w = np.full(steps, 1.0 / (steps - 1))
+        w[0] = w[-1] = 0.5 / (steps - 1)
+        return tuple(a), tuple(w)
+    if rule == "riemann-middle":
+        return tuple((np.arange(steps) + 0.5) / steps), (1.0 / steps,) * steps
+    if rule == "riemann-left":
+        return tuple(np.arange(steps) / steps), (1.0 / steps,) * steps
+    if rule == "riemann-right":
+        return tuple((np.arange(steps) + 1.0) / steps), (1.0 / steps,) * steps
+    raise ValueError(f"unknown integration rule {rule!r}; choose from {', '.join(RULES)}")
+
+
+class IntegratedGradients(Method):
+    name = "integrated-gradients"
+    aliases = ("ig",)
+    summary = "path integral of gradients from a baseline to the input, times (input - baseline) (signed)"
+    params = (
+        Param("steps", 50, "number of points on the path (model evaluations per review and target)"),
+        Param("baseline", "pad", "pad|zero|mask: what non-special tokens become at the start of the path"),
+        Param("rule", "gauss-legendre", "quadrature: " + "|".join(RULES)),
+    )
+
+    def validate(self, params):
+        if int(params["steps"]) < 1:
+            raise ValueError("--steps must be at least 1")
+        if params["baseline"] not in BASELINES:
+            raise ValueError(f"unknown baseline {params['baseline']!r}; choose from {', '.join(BASELINES)}")
+        quadrature(params["rule"], int(params["steps"]))
+
+    def plan(self, params):
+        alphas, weights = quadrature(params["rule"], int(params["steps"]))
+        return Plan(weights=weights, alphas=alphas, needs_baseline=True)
+
+    def points(self, emb, base, ks, plan, params, noise_keys, lengths):
+        alpha = emb.new_tensor(plan.alphas)[ks].view(-1, 1, 1)
+        return base + alpha * (emb - base)
+
+    def reduce(self, grad, emb, base):
+        return (grad.float() * (emb.float() - base.float())).sum(-1)

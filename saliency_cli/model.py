@@ -1,0 +1,187 @@
+"""Load a sequence classifier (local folder, hub id, or the embedded default) onto a device."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class ModelLoadError(RuntimeError):
+    """The model or its tokenizer could not be loaded; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A classifier ready for attribution: model in eval mode, its fast tokenizer, and label names."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    labels: tuple[str, ...]
+    device: torch.device
+    max_length: int
+
+    def label_index(self, spec: str) -> int:
+        """Resolve a label name (case-insensitive) or an integer index to a label index."""
+        text = spec.strip()
+        for i, label in enumerate(self.labels):
+            if label == text:
+                return i
+        lowered = text.lower()
+        for i, label in enumerate(self.labels):
+            if label.lower() == lowered:
+                return i
+        if text.lstrip("-").isdigit():
+            idx = int(text)
+            if 0 <= idx < len(self.labels):
+                return idx
+            raise ValueError(f"label index {idx} is out of range 0..{len(self.labels) - 1}")
+        raise ValueError(f"unknown label {spec!r}; the model's labels are: {', '.join(self.labels)}")
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """Turn ``auto|cpu|cuda|cuda:N|mps`` into a torch device, checking that it exists."""
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"device {spec!r} requested but CUDA is not available on this machine")
+        dev = torch.device(spec)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelLoadError(f"device {spec!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
+        return dev
+    if spec == "mps":
+        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise ModelLoadError("device 'mps' requested but MPS is not available on this machine")
+        return torch.device("mps")
+    if spec == "cpu":
+        return torch.device("cpu")
+    raise ModelLoadError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def _labels_of(config: Any) -> tuple[str, ...]:
+    n = int(getattr(config, "num_labels", 0) or len(getattr(config, "id2label", {}) or {}))
+    id2label = getattr(config, "id2label", None) or {}
+    return tuple(str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(n))
+
+
+def _model_max_length(model: Any, tokenizer: Any) -> int:
+    """The longest input the model accepts: position embeddings and tokenizer limit, whichever is smaller."""
+    limits = []
+    pos = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(pos, int) and pos > 0:
+        # RoBERTa-style models reserve padding_idx + 1 positions.
+        offset = 2 if getattr(model.config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"} else 0
+        limits.append(pos - offset)
+    tok = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok, int) and 0 < tok < 1_000_000:
+        limits.append(tok)
+    return min(limits) if limits else 512
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"} or os.environ.get(
+        "TRANSFORMERS_OFFLINE", "0"
+    ).lower() in {"1", "true", "yes"}
+
+
+def _from_pretrained(source: str, *, trust_remote_code: bool, local_only: bool, dtype: torch.dtype | None):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
+    tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **kwargs)
+    model_kwargs = dict(kwargs)
+    if dtype is not None:
+        model_kwargs["dtype"] = dtype
+    model = AutoModelForSequenceClassification.from_pretrained(source, **model_kwargs)
+    return model, tokenizer
+
+
+def load_model(
+    source: str | None = None,
+    *,
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    max_length: int | None = None,
+) -> LoadedModel:
+    """Load ``source`` (local folder or hub id; ``None`` = embedded default) for attribution.
+
+    Local folders and the Hugging Face cache are tried first, so it works offline; the hub is
+    only contacted when the files are not cached and ``HF_HUB_OFFLINE`` is not set. Remote code
+    is never run unless ``trust_remote_code`` is true.
+    """
+    dev = resolve_device(device)
+    if source is None:
+        from saliency_cli.default_model import DEFAULT_MODEL_NAME, load_default_model
+
+        try:
+            model, tokenizer = load_default_model()
+        except Exception as exc:  # noqa: BLE001 - surfaced as one line to the user
+            raise ModelLoadError(f"cannot load the embedded default model: {exc}") from exc
+        name = DEFAULT_MODEL_NAME
+    else:
+        name = source
+        path = Path(source).expanduser()
+        # Hub ids are "name" or "org/name"; anything else that does not exist is a missing folder.
+        looks_local = path.exists() or source.startswith((".", "/", "~", "\\")) or source.count("/") > 1
+        if looks_local and not path.is_dir():
+            raise ModelLoadError(f"model folder not found: {source}")
+        try:
+            if path.is_dir():
+                model, tokenizer = _from_pretrained(
+                    str(path), trust_remote_code=trust_remote_code, local_only=True, dtype=None
+                )
+            else:
+                try:
+                    model, tokenizer = _from_pretrained(
+                        source, trust_remote_code=trust_remote_code, local_only=True, dtype=None
+                    )
+                except OSError:
+                    if _hub_offline():
+                        raise
+                    model, tokenizer = _from_pretrained(
+                        source, trust_remote_code=trust_remote_code, local_only=False, dtype=None
+                    )
+        except ValueError as exc:
+            if "trust_remote_code" in str(exc):
+                raise ModelLoadError(
+                    f"model {source!r} needs custom code from its repository; rerun with --trust-remote-code "
+                    "if you trust it"
+                ) from exc
+            raise ModelLoadError(f"cannot load model {source!r}: {_first_line(exc)}") from exc
+        except (OSError, KeyError, RuntimeError) as exc:
+            raise ModelLoadError(
+                f"cannot load model {source!r}: not a local folder and not in the Hugging Face cache, "
+                f"and the hub could not be reached ({_first_line(exc)})"
+            ) from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"model {name!r} has no fast tokenizer; saliency-cli needs one for character offsets"
+        )
+    model.eval()
+    model.to(dev)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    limit = _model_max_length(model, tokenizer)
+    if max_length is not None:
+        if max_length < 3:
+            raise ModelLoadError("--max-length must be at least 3")
+        limit = min(limit, max_length)
+    labels = _labels_of(model.config)
+    if not labels:
+        raise ModelLoadError(f"model {name!r} declares no labels (config.num_labels is 0)")
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, labels=labels, device=dev, max_length=limit)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

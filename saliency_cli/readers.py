@@ -1,0 +1,308 @@
+"""Read reviews from arguments, stdin, text, CSV/TSV or JSONL as a stream of Review / RowError.
+
+Nothing here holds the whole input: text and JSONL are read line by line, CSV through pandas
+in chunks. Problems with one row become a :class:`RowError` naming the row; problems with the
+input as a whole (missing file, unknown column) raise :class:`InputError` before any work starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from hashlib import blake2b
+from itertools import chain
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from saliency_cli.records import Review, RowError
+
+FORMATS = ("auto", "text", "csv", "tsv", "jsonl")
+EXTENSIONS = {".txt": "text", ".text": "text", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
+              ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+CSV_CHUNK_ROWS = 2048
+_SNIFF_BYTES = 65536
+_BAD_LINE = re.compile(r"Skipping line (\d+): (.*)")
+
+
+class InputError(Exception):
+    """The input cannot be read at all (a user error: exit code 1)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Where reviews come from and how to read them."""
+
+    path: str | None = None
+    texts: tuple[str, ...] = ()
+    format: str = "auto"
+    text_field: str = "text"
+    id_field: str | None = None
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+
+
+def _stdin_binary() -> IO[bytes]:
+    return sys.stdin.buffer
+
+
+def _check_encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise InputError(f"unknown --encoding {name!r}; try utf-8, utf-8-sig, latin-1 or cp1252") from None
+
+
+def detect_format(path: str | None, head: bytes, text_field: str) -> str:
+    """Format from the file extension, else from content: JSON objects, a header with the field, or text."""
+    if path not in (None, "-"):
+        ext = Path(path).suffix.lower()
+        if ext in EXTENSIONS:
+            return EXTENSIONS[ext]
+    first = next((ln for ln in head.splitlines() if ln.strip()), b"").lstrip(codecs.BOM_UTF8).strip()
+    if first.startswith(b"{"):
+        return "jsonl"
+    header = first.decode("utf-8", "replace")
+    for fmt, sep in (("tsv", "\t"), ("csv", ","), ("csv", ";"), ("csv", "|")):
+        if text_field in next(csv.reader([header], delimiter=sep), []):
+            return fmt
+    return "text"
+
+
+def _decode(raw: bytes, encoding: str, row: int) -> str | RowError:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        return RowError(
+            row,
+            None,
+            f"bytes are not valid {encoding} (byte 0x{bad} at position {exc.start}); "
+            "pass --encoding (e.g. latin-1, cp1252, utf-16) if the file uses another encoding",
+        )
+
+
+class _IdTracker:
+    """Remembers ids already seen (as 8-byte digests, to keep memory small) to flag duplicates."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, int] = {}
+
+    def check(self, rid: str, row: int) -> RowError | None:
+        key = blake2b(rid.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        first = self._seen.setdefault(key, row)
+        if first != row:
+            return RowError(row, rid, f"duplicate id {rid!r} (first seen at row {first}); ids must be unique")
+        return None
+
+
+def _review(text: object, rid: str, row: int, ids: _IdTracker, field: str) -> Review | RowError:
+    if text is None:
+        return RowError(row, rid, f"the text field {field!r} is missing or null")
+    if not isinstance(text, str):
+        return RowError(row, rid, f"the text field {field!r} holds {type(text).__name__}, not a string")
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        return RowError(row, rid, "the text holds bytes that are not valid in the input encoding; see --encoding")
+    if not text.strip():
+        return RowError(row, rid, "the review text is empty")
+    dup = ids.check(rid, row)
+    return dup if dup is not None else Review(id=rid, text=text, row=row)
+
+
+def _read_text(stream: IO[bytes], encoding: str, ids: _IdTracker) -> Iterator[Review | RowError]:
+    for row, raw in enumerate(stream, start=1):
+        if row == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
+        line = _decode(raw.rstrip(b"\r\n"), encoding, row)
+        if isinstance(line, RowError):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        yield _review(line, str(row), row, ids, "text")
+
+
+def _read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: _IdTracker) -> Iterator[Review | RowError]:
+    for row, raw in enumerate(stream, start=1):
+        if row == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
+        line = _decode(raw, encoding, row)
+        if isinstance(line, RowError):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RowError(row, None, f"malformed JSON: {exc.msg} (column {exc.colno})")
+            continue
+        if not isinstance(obj, dict):
+            yield RowError(row, None, f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        rid = str(row)
+        if spec.id_field is not None:
+            if obj.get(spec.id_field) is None:
+                yield RowError(row, None, f"the id field {spec.id_field!r} is missing or null")
+                continue
+            rid = str(obj[spec.id_field])
+        if spec.text_field not in obj:
+            yield RowError(row, rid, f"the text field {spec.text_field!r} is missing; fields here: {', '.join(obj)}")
+            continue
+        yield _review(obj[spec.text_field], rid, row, ids, spec.text_field)
+
+
+def _csv_delimiter(spec: InputSpec, fmt: str, head: bytes, encoding: str) -> str:
+    if spec.delimiter:
+        return "\t" if spec.delimiter in ("\\t", "tab") else spec.delimiter
+    if fmt == "tsv":
+        return "\t"
+    first = head.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].decode(encoding, "replace")
+    for sep in (",", ";", "\t", "|"):
+        if spec.text_field in next(csv.reader([first], delimiter=sep), []):
+            return sep
+    return ","
+
+
+def _next_chunk(chunks: Iterator) -> tuple[object | None, list[RowError]]:
+    """Next pandas chunk, with the lines pandas skipped as malformed turned into row errors."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chunk = next(chunks, None)
+    errors = [
+        RowError(int(hit.group(1)), None, f"malformed CSV at line {hit.group(1)}: {hit.group(2).strip()}")
+        for msg in caught
+        for hit in _BAD_LINE.finditer(str(msg.message))
+    ]
+    return chunk, errors
+
+
+def _read_csv(
+    stream: IO[bytes], spec: InputSpec, fmt: str, head: bytes, encoding: str, ids: _IdTracker
+) -> Iterator[Review | RowError]:
+    """Validate the header now (InputError), then stream rows chunk by chunk."""
+    import pandas as pd
+
+    sep = _csv_delimiter(spec, fmt, head, encoding)
+    try:
+        chunks = iter(
+            pd.read_csv(
+                stream,
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[],
+                chunksize=CSV_CHUNK_ROWS,
+                encoding=encoding,
+                encoding_errors="surrogateescape",
+                on_bad_lines="warn",
+            )
+        )
+        first, first_errors = _next_chunk(chunks)
+    except pd.errors.EmptyDataError:
+        raise InputError("the input is empty: no header row found") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"cannot parse the input as CSV: {exc}") from None
+    columns = [str(c).lstrip("\ufeff") for c in (first.columns if first is not None else [])]
+    missing = [f for f in (spec.text_field, spec.id_field) if f is not None and f not in columns]
+    if missing:
+        hint = f" (delimiter {sep!r}; set --delimiter if that is wrong)" if len(columns) == 1 else ""
+        raise InputError(
+            f"column {missing[0]!r} not found; available columns: {', '.join(columns) or '(none)'}{hint}"
+        )
+    return _csv_rows(chunks, first, first_errors, columns, spec, ids)
+
+
+def _csv_rows(chunks, chunk, errors, columns, spec: InputSpec, ids: _IdTracker) -> Iterator[Review | RowError]:
+    row = 0
+    while chunk is not None:
+        yield from errors
+        chunk.columns = columns
+        texts = chunk[spec.text_field].tolist()
+        rids = chunk[spec.id_field].tolist() if spec.id_field else None
+        for i, text in enumerate(texts):
+            row += 1
+            rid = str(rids[i]) if rids is not None else str(row)
+            if rids is not None and not rid.strip():
+                yield RowError(row, None, f"the id field {spec.id_field!r} is empty")
+                continue
+            yield _review(text, rid, row, ids, spec.text_field)
+        chunk, errors = _next_chunk(chunks)
+    yield from errors
+
+
+class _Rewound(io.RawIOBase):
+    """A binary stream whose first bytes were peeked; replays them, then reads the rest."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._rest.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
+    """Validate the input now (raising InputError) and return a lazy stream of its reviews."""
+    encoding = _check_encoding(spec.encoding)
+    if spec.format not in FORMATS:
+        raise InputError(f"unknown --format {spec.format!r}; choose from {', '.join(FORMATS)}")
+    ids = _IdTracker()
+    if spec.path is None:
+        if not spec.texts:
+            raise InputError("no reviews given: pass TEXT arguments or --input PATH (- for stdin)")
+        return iter([_review(t, str(i), i, ids, "text") for i, t in enumerate(spec.texts, start=1)])
+    if spec.path == "-":
+        raw = _stdin_binary()
+    else:
+        path = Path(spec.path)
+        if not path.exists():
+            raise InputError(f"input file not found: {spec.path}")
+        if path.is_dir():
+            raise InputError(f"input is a directory, not a file: {spec.path}")
+        try:
+            raw = path.open("rb")
+        except OSError as exc:
+            raise InputError(f"cannot open {spec.path}: {exc.strerror}") from None
+    head = raw.read(_SNIFF_BYTES)
+    stream = io.BufferedReader(_Rewound(head, raw), buffer_size=1 << 16)
+    if not head.strip():
+        raise InputError(f"the input is empty: {spec.path if spec.path != '-' else 'stdin'}")
+    fmt = spec.format if spec.format != "auto" else detect_format(spec.path, head, spec.text_field)
+    if fmt == "text":
+        return _read_text(stream, encoding, ids)
+    if fmt == "jsonl":
+        return _check_jsonl_field(_read_jsonl(stream, spec, encoding, ids), spec)
+    return _read_csv(stream, spec, fmt, head, encoding, ids)
+
+
+def _check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe: int = 100) -> Iterator[Review | RowError]:
+    """If none of the first ``probe`` JSON objects has the text field, the field name is wrong: fail now."""
+    buffered: list[Review | RowError] = []
+    for item in items:
+        buffered.append(item)
+        if isinstance(item, Review) or len(buffered) >= probe:
+            break
+    missing = [b for b in buffered if isinstance(b, RowError) and "is missing; fields here:" in b.error]
+    if missing and not any(isinstance(b, Review) for b in buffered):
+        fields = missing[0].error.split("fields here:", 1)[1].strip()
+        raise InputError(f"field {spec.text_field!r} not found in the JSON objects; available fields: {fields}")
+    return chain(buffered, items)
+
+
+def texts_to_reviews(texts: Iterable[str]) -> list[Review]:
+    """Reviews with ids "1", "2", ... for in-memory texts (the Python API)."""
+    return [Review(id=str(i), text=t, row=i) for i, t in enumerate(texts, start=1)]
