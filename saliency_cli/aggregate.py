@@ -27,6 +27,15 @@ def normalize(scores: Sequence[float], special: Sequence[bool], mode: str) -> li
     raise ValueError(f"unknown normalization {mode!r}; choose from {', '.join(NORMALIZATIONS)}")
 
 
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink a span so it neither starts nor ends with whitespace (some tokenizers count the space)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
 def merge_words(
     text: str,
     raw: Sequence[float],
@@ -66,6 +75,8 @@ def build_scores(
     normalization: str,
 ) -> tuple[tuple[TokenScore, ...], tuple[WordScore, ...]]:
     """Token and word records for one explanation, both in the requested normalisation view."""
+    spans = [trim_span(text, st, en) if not sp else (st, en) for st, en, sp in zip(starts, ends, special)]
+    starts, ends = [a for a, _ in spans], [b for _, b in spans]
     tok_scores = normalize(raw, special, normalization)
     token_records = tuple(
         TokenScore(token=t, start=int(st), end=int(en), score=float(sc), special=bool(sp))

@@ -1,0 +1,175 @@
+"""Engine correctness against independent math: completeness, batching, finite differences, seeds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from saliency_cli.engine import encode, explain_reviews, explain_stream, make_settings
+from saliency_cli.records import Review, RowError
+
+TEXTS = [
+    "Not buying it any sooner! Other brands do a much better job",
+    "great",
+    "The screen is bright and the sound is excellent, but the battery is awful and the case cracked.",
+    "Works as described.",
+    "Awful customer service; they never answered my emails.",
+]
+
+
+def reviews(texts=TEXTS):
+    return [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+
+
+def by_key(explanations):
+    return {(e.id, e.method, e.target.index): e for e in explanations}
+
+
+def _forward_value(lm, emb, mask, target, attribute):
+    logits = lm.model(inputs_embeds=emb, attention_mask=mask).logits.float()
+    out = torch.softmax(logits, -1) if attribute == "probability" else logits
+    return out[0, target]
+
+
+@pytest.mark.parametrize("attribute", ["probability", "logit"])
+def test_ig_completeness_within_one_percent(tiny_lm, attribute):
+    settings = make_settings(["ig"], targets=["all"], attribute=attribute)
+    for e in explain_reviews(tiny_lm, reviews(), settings):
+        total = sum(t.score for t in e.tokens)
+        # Independent check of F(x) - F(x'): fresh forwards on the input and on the [PAD] baseline.
+        enc = tiny_lm.tokenizer(e.text, return_tensors="pt", return_special_tokens_mask=True)
+        ids = enc["input_ids"]
+        base_ids = torch.where(enc["special_tokens_mask"].bool(), ids, torch.full_like(ids, tiny_lm.tokenizer.pad_token_id))
+        emb_layer = tiny_lm.model.get_input_embeddings()
+        with torch.no_grad():
+            fx = _forward_value(tiny_lm, emb_layer(ids), enc["attention_mask"], e.target.index, attribute)
+            fb = _forward_value(tiny_lm, emb_layer(base_ids), enc["attention_mask"], e.target.index, attribute)
+        diff = float(fx - fb)
+        assert abs(total - diff) <= 0.01 * abs(diff) + 1e-7
+        assert e.delta == pytest.approx(total - diff, abs=1e-6)
+
+
+def test_batched_equals_one_at_a_time_and_batch_size_independent(tiny_lm):
+    methods = ["grad", "gxi", "ig", "sg"]
+    together = by_key(explain_reviews(tiny_lm, reviews(), make_settings(methods, targets=["all"], batch_size=5)))
+    for bs in (1, 2, 3):
+        other = by_key(explain_reviews(tiny_lm, reviews(), make_settings(methods, targets=["all"], batch_size=bs)))
+        assert other.keys() == together.keys()
+        for key, e in together.items():
+            a = [t.score for t in e.tokens]
+            b = [t.score for t in other[key].tokens]
+            scale = max(abs(x) for x in a) or 1.0
+            assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 * max(scale, 1.0), key
+    alone = by_key(explain_reviews(tiny_lm, reviews()[2:3], make_settings(methods, targets=["all"])))
+    for (rid, m, t), e in alone.items():
+        ref = together[("3", m, t)]
+        assert [round(x.score, 9) for x in e.tokens] == pytest.approx([round(x.score, 9) for x in ref.tokens], abs=1e-8)
+
+
+def test_gradient_x_input_matches_finite_differences(tiny_lm):
+    text = TEXTS[0]
+    (e,) = explain_reviews(tiny_lm, reviews([text]), make_settings(["gxi"], attribute="logit"))
+    enc = tiny_lm.tokenizer(text, return_tensors="pt")
+    emb = tiny_lm.model.get_input_embeddings()(enc["input_ids"]).detach().double()
+    model = tiny_lm.model.double()
+    try:
+        h = 1e-4
+        for i in range(emb.shape[1]):
+            up, down = emb.clone(), emb.clone()
+            up[0, i] *= 1 + h
+            down[0, i] *= 1 - h
+            with torch.no_grad():
+                fu = model(inputs_embeds=up, attention_mask=enc["attention_mask"]).logits[0, e.target.index]
+                fd = model(inputs_embeds=down, attention_mask=enc["attention_mask"]).logits[0, e.target.index]
+            # d/dt F(x_i (1 + t)) at t = 0 is exactly grad_i . x_i
+            assert e.tokens[i].score == pytest.approx(float(fu - fd) / (2 * h), rel=1e-3, abs=1e-6)
+    finally:
+        model.float()
+
+
+def test_gradient_norm_matches_directional_derivative(tiny_lm):
+    text = TEXTS[3]
+    (e,) = explain_reviews(tiny_lm, reviews([text]), make_settings(["grad"], attribute="logit"))
+    enc = tiny_lm.tokenizer(text, return_tensors="pt")
+    emb = tiny_lm.model.get_input_embeddings()(enc["input_ids"]).detach().double().requires_grad_(True)
+    model = tiny_lm.model.double()
+    try:
+        out = model(inputs_embeds=emb, attention_mask=enc["attention_mask"]).logits[0, e.target.index]
+        (g,) = torch.autograd.grad(out, emb)
+        h = 1e-5
+        for i in range(emb.shape[1]):
+            direction = torch.zeros_like(emb)
+            direction[0, i] = g[0, i] / g[0, i].norm()
+            with torch.no_grad():
+                fu = model(inputs_embeds=emb + h * direction, attention_mask=enc["attention_mask"]).logits[0, e.target.index]
+                fd = model(inputs_embeds=emb - h * direction, attention_mask=enc["attention_mask"]).logits[0, e.target.index]
+            assert e.tokens[i].score == pytest.approx(float(fu - fd) / (2 * h), rel=1e-4)
+    finally:
+        model.float()
+
+
+def test_smoothgrad_same_seed_repeats_alone_or_in_batch(tiny_lm):
+    s = make_settings(["sg"], params={"seed": 7, "samples": 8})
+    first = by_key(explain_reviews(tiny_lm, reviews(), s))
+    again = by_key(explain_reviews(tiny_lm, reviews(), s))
+    alone = by_key(explain_reviews(tiny_lm, reviews(TEXTS[1:2]), s))
+    for key, e in first.items():
+        assert [t.score for t in e.tokens] == [t.score for t in again[key].tokens]
+    (solo,) = alone.values()
+    ref = next(e for k, e in first.items() if k[0] == "2")
+    assert [t.score for t in solo.tokens] == pytest.approx([t.score for t in ref.tokens], abs=1e-7)
+    other_seed = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], params={"seed": 8, "samples": 8})))
+    assert any(
+        [t.score for t in e.tokens] != [t.score for t in other_seed[k].tokens] for k, e in first.items()
+    )
+
+
+def test_noise_free_smoothgrad_is_gradient_x_input(tiny_lm):
+    sg = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], params={"noise": 0.0, "samples": 3})))
+    gxi = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["gxi"])))
+    for (rid, _, t), e in sg.items():
+        ref = gxi[(rid, "gradient-x-input", t)]
+        assert [x.score for x in e.tokens] == pytest.approx([x.score for x in ref.tokens], abs=1e-7)
+
+
+def test_targets_predicted_named_and_all(tiny_lm):
+    ex = explain_reviews(tiny_lm, reviews(TEXTS[:1]), make_settings(["gxi"], targets=["predicted", "positive", "all"]))
+    targets = [e.target.index for e in ex]
+    assert targets[0] == ex[0].prediction.index
+    assert sorted(targets) == [0, 1, 2] and len(set(targets)) == 3
+    assert ex[0].prediction.probs and math.isclose(sum(ex[0].prediction.probs.values()), 1.0, rel_tol=1e-5)
+
+
+def test_order_restored_and_row_errors_pass_through(tiny_lm):
+    items = reviews()
+    items.insert(2, RowError(99, "x", "bad row"))
+    out = list(explain_stream(tiny_lm, items, make_settings(["grad"], batch_size=2)))
+    assert isinstance(out[2], RowError)
+    ids = [o.review.id for o in out if not isinstance(o, RowError)]
+    assert ids == ["1", "2", "3", "4", "5"]
+
+
+def test_truncation_is_flagged_with_dropped_count(tiny_lm):
+    long_text = " ".join(["great"] * 200)
+    (enc,) = encode(tiny_lm, [Review("1", long_text, 1)])
+    assert enc.length == tiny_lm.max_length
+    full = len(tiny_lm.tokenizer(long_text, add_special_tokens=False)["input_ids"])
+    assert enc.dropped == full - (tiny_lm.max_length - 2)
+    (e,) = explain_reviews(tiny_lm, [Review("1", long_text, 1)], make_settings(["grad"]))
+    assert e.truncated and e.dropped_tokens == enc.dropped
+
+
+def test_small_memory_budget_gives_same_scores(tiny_lm):
+    big = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16})))
+    small = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16}, max_memory=1 << 20)))
+    for key, e in big.items():
+        assert [t.score for t in e.tokens] == pytest.approx([t.score for t in small[key].tokens], abs=1e-7)
+
+
+def test_words_are_spans_of_the_text(tiny_lm):
+    (e,) = explain_reviews(tiny_lm, reviews(["isn't it the worst? it's fine, 100% sure :)"]), make_settings(["ig"]))
+    for w in e.words:
+        assert e.text[w.start : w.end] == w.word and w.word.strip() == w.word and w.word
+    assert sum(w.score for w in e.words) == pytest.approx(sum(t.score for t in e.tokens), abs=1e-9)
