@@ -1,0 +1,68 @@
+"""Build Explanation records directly (no model) for the report and preview tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+from saliency_cli.records import Explanation, Prediction, Target, TokenScore, WordScore
+
+WORD_RE = re.compile(r"\w+|[^\w\s]+")
+
+
+def make_explanation(
+    id: str,
+    text: str,
+    scores: Sequence[float] | None = None,
+    *,
+    method: str = "integrated_gradients",
+    label: str = "positive",
+    probs: Mapping[str, float] | None = None,
+    target: str | None = None,
+    model: str = "test/tiny-sentiment",
+    params: Mapping[str, object] | None = None,
+    delta: float | None = None,
+    truncated: bool = False,
+    normalization: str = "none",
+    row: int | None = 1,
+) -> Explanation:
+    """An explanation whose words are the regex words of ``text``; a word of 6+ chars is split into two tokens."""
+    if probs is None:
+        other = "negative" if label == "positive" else "positive"
+        probs = {label: 0.9, other: 0.1}
+    probs = dict(probs)
+    labels = list(probs)
+    spans = [(m.start(), m.end()) for m in WORD_RE.finditer(text)]
+    if scores is None:
+        scores = [((i * 7) % 11 - 5) / 10 for i in range(len(spans))]
+    if len(scores) != len(spans):
+        raise ValueError(f"{len(spans)} words but {len(scores)} scores")
+    tokens = [TokenScore("[CLS]", 0, 0, 0.0, True)]
+    words = []
+    for (start, end), score in zip(spans, scores):
+        word = text[start:end]
+        words.append(WordScore(word, start, end, float(score)))
+        if len(word) >= 6:
+            mid = start + 3
+            tokens.append(TokenScore(text[start:mid].lower(), start, mid, score * 0.75, False))
+            tokens.append(TokenScore("##" + text[mid:end].lower(), mid, end, score * 0.25, False))
+        else:
+            tokens.append(TokenScore(word.lower(), start, end, float(score), False))
+    tokens.append(TokenScore("[SEP]", 0, 0, 0.0, True))
+    target = target or label
+    return Explanation(
+        id=id,
+        text=text,
+        model=model,
+        method=method,
+        params=dict(params or ({"steps": 32, "baseline": "pad"} if method == "integrated_gradients" else {})),
+        prediction=Prediction(label, labels.index(label), probs),
+        target=Target(target, labels.index(target)),
+        tokens=tuple(tokens),
+        words=tuple(words),
+        normalization=normalization,
+        truncated=truncated,
+        dropped_tokens=7 if truncated else 0,
+        delta=delta,
+        row=row,
+    )
