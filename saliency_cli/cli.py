@@ -115,7 +115,12 @@ def explain(
     errors: Optional[str] = typer.Option(None, "--errors", help="Also write row errors as JSONL to this file."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first row that fails."),
     resume: bool = typer.Option(False, "--resume", help="Skip ids already in --output and append the rest."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary on stderr (errors still shown)."),
+    html: Optional[str] = typer.Option(None, "--html", help="Also write a self-contained HTML report to this file."),
+    preview: Optional[bool] = typer.Option(
+        None, "--preview/--no-preview", help="Coloured preview on stderr [default: on when stderr is a terminal]."
+    ),
+    top_k: int = typer.Option(5, "--top-k", help="Words listed per explanation in the preview."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, preview or summary on stderr (errors still shown)."),
 ) -> None:
     """Explain reviews: per-token (and per-word) attribution for each review, method and target."""
     from saliency_cli.engine import make_settings
@@ -152,8 +157,22 @@ def explain(
         raise fail(str(exc)) from None
 
     warned_truncation = [False]
+    show_preview = (err.is_terminal and not quiet) if preview is None else preview
+    preview_cap = None if preview else AUTO_PREVIEW_LIMIT
+    previewed = [0]
+    spool = _Spool() if html else None
+    progress = None
+    if err.is_terminal and not quiet:
+        from saliency_cli.preview import make_progress
+        from saliency_cli.readers import estimate_rows
+
+        expected = estimate_rows(spec)
+        progress = make_progress(err, expected)
+        task = progress.add_task("explaining", total=expected)
 
     def on_error(row_error) -> None:
+        if spool is not None:
+            row_errors.append(row_error)
         where = f"row {row_error.row}" + (f" (id {row_error.id})" if row_error.id not in (None, str(row_error.row)) else "")
         err.print(f"skipped {where}: {row_error.error}", markup=False)
         error_writer.write(row_error)
@@ -168,10 +187,22 @@ def explain(
                 "(this warning is shown once)",
                 markup=False,
             )
+        if spool is not None:
+            spool.add(outcome.explanations)
+        if progress is not None:
+            progress.advance(task)
+        if show_preview and (preview_cap is None or previewed[0] < preview_cap):
+            from saliency_cli.preview import render_preview
 
+            previewed[0] += 1
+            render_preview(err, outcome.explanations, top_k=top_k)
+            if previewed[0] == preview_cap:
+                err.print(f"(preview shows the first {preview_cap} reviews; pass --preview to see all)", markup=False)
+
+    row_errors: list = []
     complete = False
     try:
-        with _StopFlag() as stop:
+        with _StopFlag() as stop, (progress if progress is not None else _NoProgress()):
             summary: RunSummary = run_explain(
                 lm, items, settings, writer.write, done=writer.done, on_error=on_error,
                 on_outcome=on_outcome, should_stop=stop, fail_fast=fail_fast,
@@ -187,6 +218,19 @@ def explain(
         else:
             writer.close(complete=False)
         error_writer.close()
+    if spool is not None:
+        from saliency_cli.html_report import write_html_report
+
+        run_info = {"model": lm.name, "device": str(lm.device), "attribute": attribute, "normalization": normalize,
+                    "input": input or "arguments", "rows explained": summary.explained}
+        try:
+            n = write_html_report(spool.read(), html, run_info=run_info, errors=row_errors)
+        except OSError as exc:
+            raise fail(f"cannot write HTML report {html}: {exc.strerror}") from None
+        finally:
+            spool.close()
+        if not quiet:
+            err.print(f"HTML report: {html} ({n} reviews)", markup=False)
     _report(summary, writer, quiet)
     raise typer.Exit(summary.exit_code)
 
@@ -211,6 +255,65 @@ def _report(summary: RunSummary, writer, quiet: bool) -> None:
         if summary.failed:
             parts.append(f"{summary.failed} failed")
         err.print("done: " + ", ".join(parts), markup=False)
+
+
+AUTO_PREVIEW_LIMIT = 20
+
+
+class _NoProgress:
+    """Stands in for a rich Progress when none is shown."""
+
+    def __enter__(self) -> "_NoProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+class _Spool:
+    """Explanations kept in a temporary JSONL file (flat memory) until the HTML report is rendered."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogatepass")
+
+    def add(self, explanations) -> None:
+        from saliency_cli.writers import jsonl_lines
+
+        self._file.write(jsonl_lines(explanations))
+
+    def read(self):
+        import json
+
+        from saliency_cli.records import Explanation
+
+        self._file.seek(0)
+        for line in self._file:
+            yield Explanation.from_dict(json.loads(line))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@app.command()
+def report(
+    results: str = typer.Argument(..., help="JSONL written by 'saliency-cli explain'."),
+    output: str = typer.Option(..., "--output", "-o", help="HTML file to write."),
+    level: str = typer.Option("word", "--level", help="Highlight word|token."),
+) -> None:
+    """Render a self-contained HTML report from saved JSONL results (no model needed)."""
+    from saliency_cli.html_report import render_report_from_jsonl
+
+    if not os.path.isfile(results):
+        raise fail(f"results file not found: {results}")
+    try:
+        n = render_report_from_jsonl(results, output, level=level)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror}") from None
+    err.print(f"HTML report: {output} ({n} reviews)", markup=False)
 
 
 @app.command()

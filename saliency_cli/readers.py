@@ -303,6 +303,22 @@ def _check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, prob
     return chain(buffered, items)
 
 
+def estimate_rows(spec: InputSpec) -> int | None:
+    """Rows to expect, for progress display: non-empty lines of a file (CSV: minus the header); None for stdin."""
+    if spec.path is None:
+        return len(spec.texts)
+    if spec.path == "-":
+        return None
+    count, last = 0, b"\n"
+    with open(spec.path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            count += block.count(b"\n")
+            last = block[-1:]
+    count += last != b"\n"
+    is_csv = spec.format in ("csv", "tsv") or Path(spec.path).suffix.lower() in (".csv", ".tsv", ".tab")
+    return max(0, count - 1) if is_csv else count
+
+
 def texts_to_reviews(texts: Iterable[str]) -> list[Review]:
     """Reviews with ids "1", "2", ... for in-memory texts (the Python API)."""
     return [Review(id=str(i), text=t, row=i) for i, t in enumerate(texts, start=1)]

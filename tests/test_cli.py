@@ -195,3 +195,27 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, bert_dir):
     assert res.returncode == 0
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert ids == [str(i) for i in range(1, 121)]
+
+
+def test_html_report_from_explain_and_from_saved_jsonl(tmp_path, bert_dir):
+    evil = "<script>alert(1)</script> is <img src=x onerror=alert(1)> bad"
+    out, page = tmp_path / "o.jsonl", tmp_path / "r.html"
+    res = run("explain", evil, "fine product", "--model", str(bert_dir), "--method", "gxi", "-o", str(out),
+              "--html", str(page))
+    assert res.exit_code == 0, res.stderr
+    html = page.read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    again = tmp_path / "r2.html"
+    res = run("report", str(out), "-o", str(again))
+    assert res.exit_code == 0 and "2 reviews" in res.stderr
+    assert "&lt;img src=x onerror=alert(1)&gt;" in again.read_text()
+    assert run("report", str(tmp_path / "none.jsonl"), "-o", str(again)).exit_code == 1
+
+
+def test_preview_goes_to_stderr_and_stdout_stays_data(bert_dir):
+    res = run("explain", TEXT, "--model", str(bert_dir), "--method", "gxi", "--preview", "--top-k", "3")
+    assert res.exit_code == 0
+    (rec,) = records(res.stdout)
+    assert "predicted" in res.stderr and "review 1" in res.stderr
+    top = sorted(rec["words"], key=lambda w: -abs(w["score"]))[0]["word"]
+    assert top in res.stderr
