@@ -43,6 +43,8 @@ def explain(
     samples: int | None = None,
     noise: float | None = None,
     seed: int | None = None,
+    long_text: str = "truncate",
+    window_overlap: int | None = None,
 ) -> list[Explanation]:
     """Explain texts; returns one Explanation per text x method x target, in input order.
 
@@ -62,6 +64,8 @@ def explain(
         normalization=normalize,
         batch_size=batch_size,
         max_memory=max_memory,
+        long_text=long_text,
+        window_overlap=window_overlap,
     )
     reviews = texts_to_reviews([texts] if isinstance(texts, str) else texts)
     for r in reviews:

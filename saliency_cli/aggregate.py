@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import replace
+from typing import Sequence, TypeVar
 
-from saliency_cli.records import TokenScore, WordScore
+from saliency_cli.records import Explanation, TokenScore, WordScore
+
+Span = TypeVar("Span", TokenScore, WordScore)
 
 NORMALIZATIONS = ("none", "l1", "max")
 
@@ -88,3 +91,50 @@ def build_scores(
         WordScore(word=text[st:en], start=st, end=en, score=float(sc)) for (st, en, _), sc in zip(merged, word_scores)
     )
     return token_records, word_records
+
+
+def apply_normalization(e: Explanation, mode: str) -> Explanation:
+    """The explanation with raw scores replaced by the ``mode`` view (tokens and words separately)."""
+    if mode == "none":
+        return e
+    tok = normalize([t.score for t in e.tokens], [t.special for t in e.tokens], mode)
+    words = normalize([w.score for w in e.words], [False] * len(e.words), mode)
+    return replace(
+        e,
+        normalization=mode,
+        tokens=tuple(replace(t, score=s) for t, s in zip(e.tokens, tok)),
+        words=tuple(replace(w, score=s) for w, s in zip(e.words, words)),
+    )
+
+
+def _most_central(windows: Sequence[Sequence[Span]], bounds: Sequence[tuple[int, int]]) -> list[Span]:
+    """Keep each span from the window where it sits farthest from the window's edges, without overlaps."""
+    candidates = []
+    for spans, (lo, hi) in zip(windows, bounds):
+        for sp in spans:
+            centre = (sp.start + sp.end) / 2
+            candidates.append((min(centre - lo, hi - centre), sp))
+    kept: list[Span] = []
+    for _, sp in sorted(candidates, key=lambda c: -c[0]):
+        if all(sp.end <= k.start or sp.start >= k.end for k in kept):
+            kept.append(sp)
+    return sorted(kept, key=lambda sp: sp.start)
+
+
+def stitch_windows(windows: Sequence[Explanation]) -> Explanation:
+    """One explanation of a long review from the explanations of its overlapping windows (raw scores).
+
+    Each token and word takes its score from the window in which it is most central (most context
+    on both sides); special tokens of the windows are dropped. ``delta`` is the window delta of
+    largest magnitude, a bound on how far any window is from completeness.
+    """
+    content = [[t for t in w.tokens if not t.special and t.end > t.start] for w in windows]
+    bounds = [(c[0].start, c[-1].end) if c else (0, 0) for c in content]
+    deltas = [w.delta for w in windows if w.delta is not None]
+    return replace(
+        windows[0],
+        tokens=tuple(_most_central(content, bounds)),
+        words=tuple(_most_central([w.words for w in windows], bounds)),
+        delta=max(deltas, key=abs) if deltas else None,
+        windows=len(windows),
+    )

@@ -108,6 +108,12 @@ def explain(
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N|mps."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Truncate reviews to N tokens (<= model limit)."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Activation memory per chunk, e.g. 512MB, 4GB."),
+    long_text: str = typer.Option(
+        "truncate", "--long-text", help="truncate|window: cut reviews at the model limit, or explain overlapping windows."
+    ),
+    window_overlap: Optional[int] = typer.Option(
+        None, "--window-overlap", help="Tokens shared by neighbouring windows [default: a quarter of the window]."
+    ),
     output: str = typer.Option("-", "--output", "-o", help="Output file; '-' is stdout."),
     output_format: Optional[str] = typer.Option(None, "--output-format", help="jsonl|csv (default: from extension)."),
     normalize: str = typer.Option("none", "--normalize", help="none|l1|max (none = raw signed scores)."),
@@ -139,6 +145,8 @@ def explain(
             normalization=normalize,
             batch_size=batch_size,
             max_memory=parse_size(max_memory),
+            long_text=long_text,
+            window_overlap=window_overlap,
         )
         spec = InputSpec(
             path=input, texts=tuple(texts or ()), format=format, text_field=text_field,
@@ -184,7 +192,7 @@ def explain(
             err.print(
                 f"warning: row {outcome.review.row} is longer than the model limit of {lm.max_length} tokens "
                 f"and was truncated ({dropped} tokens dropped); such rows are flagged 'truncated' in the output "
-                "(this warning is shown once)",
+                "(this warning is shown once; --long-text window explains whole reviews)",
                 markup=False,
             )
         if spool is not None:

@@ -9,17 +9,18 @@ reduced to per-token scores straight away, so memory holds [items, tokens], not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
-from saliency_cli.aggregate import NORMALIZATIONS, build_scores
+from saliency_cli.aggregate import NORMALIZATIONS, apply_normalization, build_scores, stitch_windows
 from saliency_cli.methods import Method, get_method
 from saliency_cli.model import LoadedModel
 from saliency_cli.records import Explanation, Prediction, Review, RowError, Target
 
 ATTRIBUTES = ("probability", "logit")
+LONG_TEXT = ("truncate", "window")
 DEFAULT_CPU_BUDGET = 1 << 30  # bytes of activations per chunk on CPU
 
 
@@ -42,11 +43,13 @@ class EngineSettings:
     batch_size: int = 16
     max_memory: int | None = None
     window: int | None = None
+    long_text: str = "truncate"
+    window_overlap: int | None = None
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """One tokenised review."""
+    """One tokenised review, or one window of a long review (``--long-text window``)."""
 
     review: Review
     input_ids: list[int]
@@ -55,6 +58,8 @@ class Encoded:
     special: list[bool]
     word_ids: list[int | None]
     dropped: int
+    n_windows: int = 1
+    forced_probs: tuple[float, ...] | None = None
 
     @property
     def length(self) -> int:
@@ -79,6 +84,8 @@ def make_settings(
     normalization: str = "none",
     batch_size: int = 16,
     max_memory: int | None = None,
+    long_text: str = "truncate",
+    window_overlap: int | None = None,
 ) -> EngineSettings:
     """Validate user choices and resolve each method's parameters (raises ValueError)."""
     if not methods:
@@ -89,6 +96,10 @@ def make_settings(
         raise ValueError(f"unknown --normalize {normalization!r}; choose from {', '.join(NORMALIZATIONS)}")
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
+    if long_text not in LONG_TEXT:
+        raise ValueError(f"unknown --long-text {long_text!r}; choose from {', '.join(LONG_TEXT)}")
+    if window_overlap is not None and window_overlap < 0:
+        raise ValueError("--window-overlap must be non-negative")
     if max_memory is not None and max_memory < (1 << 20):
         raise ValueError("--max-memory must be at least 1 MB")
     given = dict(params or {})
@@ -108,6 +119,8 @@ def make_settings(
         normalization=normalization,
         batch_size=batch_size,
         max_memory=max_memory,
+        long_text=long_text,
+        window_overlap=window_overlap,
     )
 
 
@@ -118,43 +131,52 @@ def check_targets(lm: LoadedModel, targets: Sequence[str]) -> None:
             lm.label_index(t)
 
 
-def encode(lm: LoadedModel, reviews: Sequence[Review]) -> list[Encoded | RowError]:
-    """Tokenise reviews (truncating to the model limit and counting dropped tokens)."""
+def encode(
+    lm: LoadedModel, reviews: Sequence[Review], long_text: str = "truncate", overlap: int | None = None
+) -> list[list[Encoded] | RowError]:
+    """Tokenise reviews: each becomes one Encoded (truncated to the model limit, dropped tokens
+    counted) or, with ``long_text="window"``, overlapping windows that cover the whole text."""
     tok = lm.tokenizer
-    out: list[Encoded | RowError] = []
+    out: list[list[Encoded] | RowError] = []
     texts = [r.text for r in reviews]
     if not texts:
         return out
-    enc = tok(
-        texts,
-        truncation=True,
-        max_length=lm.max_length,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
+    common = dict(truncation=True, max_length=lm.max_length, return_offsets_mapping=True, return_special_tokens_mask=True)
+    enc = tok(texts, **common)
     for i, review in enumerate(reviews):
-        ids = list(enc["input_ids"][i])
         special = [bool(s) for s in enc["special_tokens_mask"][i]]
         if all(special):
             out.append(RowError(review.row, review.id, "the tokenizer produced no tokens for this text"))
             continue
         dropped = 0
-        if len(ids) >= lm.max_length:
+        if len(special) >= lm.max_length:
             full = len(tok(review.text, add_special_tokens=False)["input_ids"])
-            dropped = max(0, full - (len(ids) - sum(special)))
-        tt = enc["token_type_ids"][i] if "token_type_ids" in enc else None
-        out.append(
-            Encoded(
-                review=review,
-                input_ids=ids,
-                token_type_ids=list(tt) if tt is not None else None,
-                offsets=[(int(a), int(b)) for a, b in enc["offset_mapping"][i]],
-                special=special,
-                word_ids=list(enc.word_ids(i)),
-                dropped=dropped,
-            )
-        )
+            dropped = max(0, full - (len(special) - sum(special)))
+        if dropped and long_text == "window":
+            content = lm.max_length - sum(special)
+            stride = overlap if overlap is not None else content // 4
+            if stride >= content:
+                raise ValueError(f"--window-overlap must be below {content} tokens for this model")
+            windows = tok(review.text, stride=stride, return_overflowing_tokens=True, **common)
+            n = len(windows["input_ids"])
+            out.append([_encoded(review, windows, w, 0, n) for w in range(n)])
+        else:
+            out.append([_encoded(review, enc, i, dropped, 1)])
     return out
+
+
+def _encoded(review: Review, enc: Any, i: int, dropped: int, n_windows: int) -> Encoded:
+    tt = enc["token_type_ids"][i] if "token_type_ids" in enc else None
+    return Encoded(
+        review=review,
+        input_ids=list(enc["input_ids"][i]),
+        token_type_ids=list(tt) if tt is not None else None,
+        offsets=[(int(a), int(b)) for a, b in enc["offset_mapping"][i]],
+        special=[bool(s) for s in enc["special_tokens_mask"][i]],
+        word_ids=list(enc.word_ids(i)),
+        dropped=dropped,
+        n_windows=n_windows,
+    )
 
 
 def _score_fn(lm: LoadedModel):
@@ -306,10 +328,13 @@ def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSet
         logits = lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float()
         probs = score(logits)
         values = probs if settings.attribute == "probability" else logits
-    predicted = probs.argmax(-1).tolist()
+    probs_cpu = probs.cpu().tolist()
+    for b, enc in enumerate(encs):
+        if enc.forced_probs is not None:  # a window of a long review: the review's averaged prediction
+            probs_cpu[b] = list(enc.forced_probs)
+    predicted = [max(range(len(p)), key=p.__getitem__) for p in probs_cpu]
     targets = [_resolve_targets(lm, settings.targets, p) for p in predicted]
     items = [(b, t) for b, ts in enumerate(targets) for t in ts]
-    probs_cpu = probs.cpu().tolist()
     values_cpu = values.cpu()
     per_method: list[tuple[MethodRun, torch.Tensor, torch.Tensor | None]] = []
     for run in settings.methods:
@@ -343,7 +368,7 @@ def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSet
                 if base_values is not None:
                     delta = float(sum(raw) - (float(values_cpu[b, t]) - float(base_values[b, t])))
                 tok_records, word_records = build_scores(
-                    review.text, tokens, raw, starts, ends, enc.special, enc.word_ids, settings.normalization
+                    review.text, tokens, raw, starts, ends, enc.special, enc.word_ids, "none"
                 )
                 explanations.append(
                     Explanation(
@@ -358,10 +383,10 @@ def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSet
                         target=Target(lm.labels[t], t),
                         tokens=tok_records,
                         words=word_records,
-                        normalization=settings.normalization,
                         truncated=enc.dropped > 0,
                         dropped_tokens=enc.dropped,
                         delta=delta,
+                        windows=enc.n_windows,
                     )
                 )
         outcomes.append(Outcome(review=review, explanations=explanations, truncated=enc.dropped > 0))
@@ -403,28 +428,60 @@ def explain_stream(
         yield from _explain_window(lm, pending, settings, budget)
 
 
+def _mean_prediction(lm: LoadedModel, windows: list[Encoded]) -> list[Encoded]:
+    """Give every window of a long review the review's prediction: the mean of the windows' probabilities."""
+    batch = _Batch(lm, windows)
+    with torch.no_grad():
+        emb = lm.model.get_input_embeddings()(batch.ids)
+        probs = _score_fn(lm)(lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float())
+    mean = tuple(float(p) for p in probs.mean(0).cpu())
+    return [replace(w, forced_probs=mean) for w in windows]
+
+
+def _finish(outcomes: list[Outcome], normalization: str) -> Outcome:
+    """Stitch the windows of a long review (if any) and apply the normalisation view."""
+    first = outcomes[0]
+    if len(outcomes) == 1:
+        explanations = first.explanations
+    else:
+        explanations = [stitch_windows(list(group)) for group in zip(*(o.explanations for o in outcomes))]
+    return Outcome(
+        review=first.review,
+        explanations=[apply_normalization(e, normalization) for e in explanations],
+        truncated=first.truncated,
+    )
+
+
 def _explain_window(
     lm: LoadedModel, items: list[Review | RowError], settings: EngineSettings, budget: int
 ) -> Iterator[Outcome | RowError]:
     reviews = [(i, it) for i, it in enumerate(items) if isinstance(it, Review)]
     results: dict[int, Outcome | RowError] = {i: it for i, it in enumerate(items) if isinstance(it, RowError)}
-    encoded = encode(lm, [r for _, r in reviews])
-    ok: list[tuple[int, Encoded]] = []
-    for (pos, _), enc in zip(reviews, encoded):
+    parts: dict[int, list[Outcome | None]] = {}
+    flat: list[tuple[int, int, Encoded]] = []
+    for (pos, _), enc in zip(reviews, encode(lm, [r for _, r in reviews], settings.long_text, settings.window_overlap)):
         if isinstance(enc, RowError):
             results[pos] = enc
-        else:
-            ok.append((pos, enc))
-    ok.sort(key=lambda pe: pe[1].length)
-    for start in range(0, len(ok), settings.batch_size):
-        group = ok[start : start + settings.batch_size]
+            continue
+        windows = _mean_prediction(lm, enc) if len(enc) > 1 else enc
+        parts[pos] = [None] * len(windows)
+        flat.extend((pos, w, e) for w, e in enumerate(windows))
+    flat.sort(key=lambda item: item[2].length)
+    for start in range(0, len(flat), settings.batch_size):
+        group = flat[start : start + settings.batch_size]
         try:
-            outcomes = _explain_batch(lm, [e for _, e in group], settings, budget)
+            outcomes = _explain_batch(lm, [e for _, _, e in group], settings, budget)
         except (RuntimeError, ValueError, IndexError):
             # One bad row must not sink its batch: redo the batch row by row and report the culprit.
-            outcomes = [_explain_one(lm, enc, settings, budget) for _, enc in group]
-        for (pos, _), outcome in zip(group, outcomes):
-            results[pos] = outcome
+            outcomes = [_explain_one(lm, enc, settings, budget) for _, _, enc in group]
+        for (pos, w, _), outcome in zip(group, outcomes):
+            if isinstance(outcome, RowError):
+                results[pos] = outcome
+            elif pos not in results:
+                parts[pos][w] = outcome
+    for pos, done in parts.items():
+        if pos not in results:
+            results[pos] = _finish(done, settings.normalization)
     for i in range(len(items)):
         yield results[i]
 

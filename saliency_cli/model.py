@@ -167,6 +167,8 @@ def load_model(
         raise ModelLoadError(
             f"model {name!r} has no fast tokenizer; saliency-cli needs one for character offsets"
         )
+    # We count overlong inputs ourselves (truncation is flagged per row); silence the library's warning.
+    getattr(tokenizer, "deprecation_warnings", {})["sequence-length-is-longer-than-the-specified-maximum"] = True
     model.eval()
     model.to(dev)
     for p in model.parameters():

@@ -109,6 +109,7 @@ class Explanation:
     dropped_tokens: int = 0
     delta: float | None = None
     row: int | None = None
+    windows: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record (see README, "Output schema")."""
@@ -127,6 +128,7 @@ class Explanation:
             "truncated": self.truncated,
             "dropped_tokens": self.dropped_tokens,
             "delta": self.delta,
+            "windows": self.windows,
             "tokens": [t.to_dict() for t in self.tokens],
             "words": [w.to_dict() for w in self.words],
         }
@@ -149,6 +151,7 @@ class Explanation:
             truncated=bool(d.get("truncated", False)),
             dropped_tokens=int(d.get("dropped_tokens", 0)),
             delta=d.get("delta"),
+            windows=int(d.get("windows", 1)),
             tokens=tuple(
                 TokenScore(t["token"], int(t["start"]), int(t["end"]), float(t["score"]), bool(t["special"]))
                 for t in d["tokens"]

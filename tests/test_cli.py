@@ -219,3 +219,17 @@ def test_preview_goes_to_stderr_and_stdout_stays_data(bert_dir):
     assert "predicted" in res.stderr and "review 1" in res.stderr
     top = sorted(rec["words"], key=lambda w: -abs(w["score"]))[0]["word"]
     assert top in res.stderr
+
+
+def test_long_reviews_warned_once_and_window_mode(tmp_path, bert_dir):
+    src = tmp_path / "long.txt"
+    src.write_text(("word " * 150 + "\n") * 2 + "short\n")
+    res = run("explain", "-i", str(src), "--model", str(bert_dir), "--method", "grad")
+    assert res.exit_code == 0
+    assert res.stderr.count("truncated (") == 1 and "2 truncated" in res.stderr
+    recs = records(res.stdout)
+    assert [r["truncated"] for r in recs] == [True, True, False] and recs[0]["dropped_tokens"] > 0
+    res = run("explain", "-i", str(src), "--model", str(bert_dir), "--method", "grad", "--long-text", "window")
+    recs = records(res.stdout)
+    assert [r["truncated"] for r in recs] == [False] * 3 and recs[0]["windows"] > 1
+    assert len(recs[0]["words"]) == 150

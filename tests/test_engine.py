@@ -153,7 +153,7 @@ def test_order_restored_and_row_errors_pass_through(tiny_lm):
 
 def test_truncation_is_flagged_with_dropped_count(tiny_lm):
     long_text = " ".join(["great"] * 200)
-    (enc,) = encode(tiny_lm, [Review("1", long_text, 1)])
+    [[enc]] = encode(tiny_lm, [Review("1", long_text, 1)])
     assert enc.length == tiny_lm.max_length
     full = len(tiny_lm.tokenizer(long_text, add_special_tokens=False)["input_ids"])
     assert enc.dropped == full - (tiny_lm.max_length - 2)
@@ -173,3 +173,21 @@ def test_words_are_spans_of_the_text(tiny_lm):
     for w in e.words:
         assert e.text[w.start : w.end] == w.word and w.word.strip() == w.word and w.word
     assert sum(w.score for w in e.words) == pytest.approx(sum(t.score for t in e.tokens), abs=1e-9)
+
+
+def test_long_text_window_covers_the_whole_review(tiny_lm):
+    words = [("good" if i % 3 else "awful") + str(i % 7) for i in range(150)]
+    long_text = " ".join(words)
+    windows = encode(tiny_lm, [Review("1", long_text, 1)], long_text="window")[0]
+    assert len(windows) > 2 and all(w.length <= tiny_lm.max_length for w in windows)
+    settings = make_settings(["ig"], params={"steps": 16}, long_text="window", normalization="max")
+    (e,) = explain_reviews(tiny_lm, [Review("1", long_text, 1), Review("2", "short one", 2)], settings)[:1]
+    assert e.windows == len(windows) and not e.truncated and e.dropped_tokens == 0
+    assert [w.word for w in e.words] == long_text.split()
+    assert max(abs(w.score) for w in e.words) == pytest.approx(1.0)
+    assert e.tokens[-1].end == len(long_text)
+    assert sum(e.prediction.probs.values()) == pytest.approx(1.0, rel=1e-5)
+    # A short review in the same run is untouched by the window mode.
+    short = explain_reviews(tiny_lm, [Review("2", "short one", 2)], make_settings(["ig"], params={"steps": 16}, normalization="max"))
+    windowed = explain_reviews(tiny_lm, [Review("2", "short one", 2)], settings)
+    assert [t.score for t in short[0].tokens] == pytest.approx([t.score for t in windowed[0].tokens], abs=1e-9)
