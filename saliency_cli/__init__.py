@@ -45,6 +45,7 @@ def explain(
     seed: int | None = None,
     long_text: str = "truncate",
     window_overlap: int | None = None,
+    dtype: str = "float32",
 ) -> list[Explanation]:
     """Explain texts; returns one Explanation per text x method x target, in input order.
 
@@ -66,6 +67,7 @@ def explain(
         max_memory=max_memory,
         long_text=long_text,
         window_overlap=window_overlap,
+        dtype=dtype,
     )
     reviews = texts_to_reviews([texts] if isinstance(texts, str) else texts)
     for r in reviews:

@@ -106,6 +106,9 @@ def explain(
     attribute: str = typer.Option("probability", "--attribute", help="probability|logit: the output explained."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews per batch."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N|mps."),
+    dtype: str = typer.Option(
+        "float32", "--dtype", help="float32|bfloat16|float16|auto: precision of the model's matmuls (sums stay float32)."
+    ),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Truncate reviews to N tokens (<= model limit)."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Activation memory per chunk, e.g. 512MB, 4GB."),
     long_text: str = typer.Option(
@@ -147,6 +150,7 @@ def explain(
             max_memory=parse_size(max_memory),
             long_text=long_text,
             window_overlap=window_overlap,
+            dtype=dtype,
         )
         spec = InputSpec(
             path=input, texts=tuple(texts or ()), format=format, text_field=text_field,
@@ -159,6 +163,9 @@ def explain(
         from saliency_cli.engine import check_targets
 
         check_targets(lm, settings.targets)
+        from saliency_cli.engine import resolve_dtype
+
+        resolve_dtype(settings.dtype, lm.device)
         writer = ResultWriter(output, fmt, level=level, resume=resume)
         error_writer = ErrorWriter(errors, resume=resume)
     except (ValueError, InputError, OutputError, ModelLoadError) as exc:
@@ -339,6 +346,43 @@ def methods() -> None:
         params = "\n".join(f"--{p.name if p.name != 'rule' else 'ig-rule'} ({p.default}): {p.help}" for p in m.params)
         table.add_row(m.name, ", ".join(m.aliases), m.summary, params or "-")
     out.print(table)
+
+
+@app.command()
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON on stdout."),
+) -> None:
+    """Show the embedded default model: labels, where it loads from, and its held-out metrics."""
+    import json
+
+    from saliency_cli.default_model import DefaultModelError, default_model_info
+
+    try:
+        info = default_model_info()
+    except DefaultModelError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    out = Console(highlight=False)
+    table = Table(title=f"default model: {info['name']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("labels", ", ".join(info["labels"]))
+    base = info["base"]
+    status = "verified (sha256)" if base.get("verified") else f"NOT AVAILABLE: {base.get('error')}"
+    table.add_row("base encoder", f"{base['package']}=={base['version']} at {base.get('path')}: {status}")
+    delta = info["delta"]
+    size = f"{delta['size_bytes'] / 1e6:.1f} MB" if delta.get("size_bytes") else "missing"
+    table.add_row("fine-tuned layers", f"{delta['path']} ({size}, {delta.get('dtype')})")
+    if info.get("bands"):
+        table.add_row("rating bands", json.dumps(info["bands"], ensure_ascii=False))
+    for name, value in (info.get("metrics") or {}).items():
+        table.add_row(f"held-out {name}", f"{value:.3f}" if isinstance(value, float) else str(value))
+    if info.get("splits"):
+        table.add_row("splits", json.dumps(info["splits"]))
+    out.print(table)
+    out.print("Any other classifier: --model FOLDER_OR_HUB_ID")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ reduced to per-token scores straight away, so memory holds [items, tokens], not 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -20,6 +21,7 @@ from saliency_cli.model import LoadedModel
 from saliency_cli.records import Explanation, Prediction, Review, RowError, Target
 
 ATTRIBUTES = ("probability", "logit")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 LONG_TEXT = ("truncate", "window")
 DEFAULT_CPU_BUDGET = 1 << 30  # bytes of activations per chunk on CPU
 
@@ -45,6 +47,7 @@ class EngineSettings:
     window: int | None = None
     long_text: str = "truncate"
     window_overlap: int | None = None
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def make_settings(
     max_memory: int | None = None,
     long_text: str = "truncate",
     window_overlap: int | None = None,
+    dtype: str = "float32",
 ) -> EngineSettings:
     """Validate user choices and resolve each method's parameters (raises ValueError)."""
     if not methods:
@@ -96,6 +100,8 @@ def make_settings(
         raise ValueError(f"unknown --normalize {normalization!r}; choose from {', '.join(NORMALIZATIONS)}")
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown --dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     if long_text not in LONG_TEXT:
         raise ValueError(f"unknown --long-text {long_text!r}; choose from {', '.join(LONG_TEXT)}")
     if window_overlap is not None and window_overlap < 0:
@@ -121,6 +127,7 @@ def make_settings(
         max_memory=max_memory,
         long_text=long_text,
         window_overlap=window_overlap,
+        dtype=dtype,
     )
 
 
@@ -227,8 +234,9 @@ class _Batch:
         self.lengths = torch.tensor([e.length for e in encs])
         self.length = length
 
-    def model_kwargs(self, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        sel = (lambda t: t) if rows is None else (lambda t: t[rows])
+    def model_kwargs(self, rows: torch.Tensor | None = None, length: int | None = None) -> dict[str, torch.Tensor]:
+        cut = slice(None) if length is None else slice(0, length)
+        sel = (lambda t: t[:, cut]) if rows is None else (lambda t: t[rows, cut])
         kw = {"attention_mask": sel(self.mask)}
         if self.token_type_ids is not None:
             kw["token_type_ids"] = sel(self.token_type_ids)
@@ -275,49 +283,91 @@ def _run_method(
     base: torch.Tensor | None,
     run: MethodRun,
     items: list[tuple[int, int]],
-    attribute: str,
+    settings: EngineSettings,
     budget: int,
 ) -> torch.Tensor:
-    """Per-token scores [len(items), L] of one method for (batch row, target) items."""
+    """Per-token scores [len(items), L] of one method for (batch row, target) items.
+
+    Rows (item x point) are packed into chunks that fit the memory budget; each chunk is cut to
+    the longest review in it, so short reviews do not pay for the batch's longest one.
+    """
     method, params = run.method, run.params
     plan = method.plan(params)
     n_points = len(plan.weights)
     weights = torch.tensor(plan.weights, dtype=torch.float32, device=lm.device)
     item_b = torch.tensor([b for b, _ in items], device=lm.device)
     item_t = torch.tensor([t for _, t in items], device=lm.device)
+    item_len = batch.lengths[item_b.cpu()]
     total = len(items) * n_points
     acc = torch.zeros((len(items), batch.length), dtype=torch.float32, device=lm.device)
     score = _score_fn(lm)
     texts = [e.review.text for e in batch.encs]
-    chunk = max(1, min(total, budget // activation_bytes_per_row(lm.model.config, batch.length)))
+    row_bytes = lambda length: activation_bytes_per_row(lm.model.config, length)  # noqa: E731
+    longest = lambda a, b: int(item_len[a // n_points : (b - 1) // n_points + 1].max())  # noqa: E731
+    cap = total
     start = 0
     while start < total:
-        stop = min(total, start + chunk)
+        n = max(1, min(cap, budget // row_bytes(int(item_len[start // n_points]))))
+        n = max(1, min(n, budget // row_bytes(longest(start, min(total, start + n)))))
+        stop = min(total, start + n)
+        length = longest(start, stop)
         rows = torch.arange(start, stop, device=lm.device)
         ii, ks = rows // n_points, rows % n_points
         bb, tt = item_b[ii], item_t[ii]
-        e = emb[bb]
-        b0 = base[bb] if base is not None else None
+        e = emb[bb, :length]
+        b0 = base[bb, :length] if base is not None else None
         try:
-            x = method.points(
-                e, b0, ks, plan, params, [texts[int(b)] for b in bb.tolist()], batch.lengths[bb.cpu()]
-            )
+            x = method.points(e, b0, ks, plan, params, [texts[int(b)] for b in bb.tolist()], batch.lengths[bb.cpu()])
             x = x.detach().requires_grad_(True)
-            logits = lm.model(inputs_embeds=x, **batch.model_kwargs(bb)).logits
-            out = score(logits.float()) if attribute == "probability" else logits.float()
+            with _autocast(lm, settings.dtype):
+                logits = lm.model(inputs_embeds=x, **batch.model_kwargs(bb, length)).logits
+            out = score(logits.float()) if settings.attribute == "probability" else logits.float()
             picked = out.gather(1, tt.view(-1, 1)).sum()
             (grad,) = torch.autograd.grad(picked, x)
         except torch.OutOfMemoryError:
-            if chunk == 1:
+            if n == 1:
                 raise
-            chunk = max(1, chunk // 2)
+            cap = max(1, n // 2)
             if lm.device.type == "cuda":
                 torch.cuda.empty_cache()
             continue
-        per = method.reduce(grad, e, b0) * batch.mask[bb].float()
-        acc.index_add_(0, ii, per * weights[ks].view(-1, 1))
+        per = method.reduce(grad, e, b0) * batch.mask[bb, :length].float()
+        acc[:, :length].index_add_(0, ii, per * weights[ks].view(-1, 1))
         start = stop
     return acc
+
+
+def resolve_dtype(spec: str, device: torch.device) -> str:
+    """``auto`` picks bfloat16 where the hardware runs it natively (CUDA with bf16, CPUs with
+    AVX512-BF16 or AMX), else float32; explicit choices are checked against the device."""
+    spec = (spec or "float32").lower()
+    if spec not in DTYPES:
+        raise ValueError(f"unknown --dtype {spec!r}; choose from {', '.join(DTYPES)}")
+    if spec == "auto":
+        if device.type == "cuda":
+            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        if device.type == "cpu" and _cpu_has_fast_bf16():
+            return "bfloat16"
+        return "float32"
+    if spec == "float16" and device.type == "cpu":
+        raise ValueError("--dtype float16 is not supported on CPU; use bfloat16 or float32")
+    return spec
+
+
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def _autocast(lm: LoadedModel, dtype: str):
+    """Mixed precision for the model's matmuls; inputs, gradients and sums stay float32."""
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype))
 
 
 def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSettings, budget: int) -> list[Outcome]:
@@ -325,7 +375,8 @@ def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSet
     score = _score_fn(lm)
     with torch.no_grad():
         emb = lm.model.get_input_embeddings()(batch.ids)
-        logits = lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float()
+        with _autocast(lm, settings.dtype):
+            logits = lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float()
         probs = score(logits)
         values = probs if settings.attribute == "probability" else logits
     probs_cpu = probs.cpu().tolist()
@@ -343,9 +394,10 @@ def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSet
         if run.method.plan(run.params).needs_baseline:
             with torch.no_grad():
                 base = _baseline_embeddings(lm, batch, emb, run.params["baseline"])
-                base_logits = lm.model(inputs_embeds=base, **batch.model_kwargs()).logits.float()
+                with _autocast(lm, settings.dtype):
+                    base_logits = lm.model(inputs_embeds=base, **batch.model_kwargs()).logits.float()
                 base_values = (score(base_logits) if settings.attribute == "probability" else base_logits).cpu()
-        scores = _run_method(lm, batch, emb, base, run, items, settings.attribute, budget).cpu()
+        scores = _run_method(lm, batch, emb, base, run, items, settings, budget).cpu()
         per_method.append((run, scores, base_values))
 
     outcomes: list[Outcome] = []
@@ -414,6 +466,7 @@ def explain_stream(
     ``should_stop()`` turns true, the window in progress is finished and yielded, then it stops.
     """
     check_targets(lm, settings.targets)
+    settings = replace(settings, dtype=resolve_dtype(settings.dtype, lm.device))
     budget = memory_budget(lm, settings.max_memory)
     window = settings.window or settings.batch_size * 4
     pending: list[Review | RowError] = []
@@ -428,10 +481,10 @@ def explain_stream(
         yield from _explain_window(lm, pending, settings, budget)
 
 
-def _mean_prediction(lm: LoadedModel, windows: list[Encoded]) -> list[Encoded]:
+def _mean_prediction(lm: LoadedModel, windows: list[Encoded], dtype: str) -> list[Encoded]:
     """Give every window of a long review the review's prediction: the mean of the windows' probabilities."""
     batch = _Batch(lm, windows)
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(lm, dtype):
         emb = lm.model.get_input_embeddings()(batch.ids)
         probs = _score_fn(lm)(lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float())
     mean = tuple(float(p) for p in probs.mean(0).cpu())
@@ -463,7 +516,7 @@ def _explain_window(
         if isinstance(enc, RowError):
             results[pos] = enc
             continue
-        windows = _mean_prediction(lm, enc) if len(enc) > 1 else enc
+        windows = _mean_prediction(lm, enc, settings.dtype) if len(enc) > 1 else enc
         parts[pos] = [None] * len(windows)
         flat.extend((pos, w, e) for w, e in enumerate(windows))
     flat.sort(key=lambda item: item[2].length)

@@ -191,3 +191,19 @@ def test_long_text_window_covers_the_whole_review(tiny_lm):
     short = explain_reviews(tiny_lm, [Review("2", "short one", 2)], make_settings(["ig"], params={"steps": 16}, normalization="max"))
     windowed = explain_reviews(tiny_lm, [Review("2", "short one", 2)], settings)
     assert [t.score for t in short[0].tokens] == pytest.approx([t.score for t in windowed[0].tokens], abs=1e-9)
+
+
+def test_bfloat16_autocast_stays_close_to_float32(tiny_lm):
+    from saliency_cli.engine import resolve_dtype
+
+    fp32 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16}, attribute="logit")))
+    bf16 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16}, attribute="logit",
+                                                                    dtype="bfloat16")))
+    for key, e in fp32.items():
+        a = [t.score for t in e.tokens]
+        b = [t.score for t in bf16[key].tokens]
+        scale = max(abs(x) for x in a)
+        assert max(abs(x - y) for x, y in zip(a, b)) <= 0.1 * scale
+    assert resolve_dtype("auto", torch.device("cpu")) in {"float32", "bfloat16"}
+    with pytest.raises(ValueError, match="float16 is not supported on CPU"):
+        resolve_dtype("float16", torch.device("cpu"))
