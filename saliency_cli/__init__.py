@@ -40,6 +40,8 @@ def explain(
     steps: int | None = None,
     baseline: str | None = None,
     ig_rule: str | None = None,
+    ig_tolerance: float | None = None,
+    ig_max_steps: int | None = None,
     samples: int | None = None,
     noise: float | None = None,
     seed: int | None = None,
@@ -59,7 +61,8 @@ def explain(
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, max_length=max_length)
     settings = make_settings(
         list(methods),
-        params={"steps": steps, "baseline": baseline, "rule": ig_rule, "samples": samples, "noise": noise, "seed": seed},
+        params={"steps": steps, "baseline": baseline, "rule": ig_rule, "tolerance": ig_tolerance,
+                "max_steps": ig_max_steps, "samples": samples, "noise": noise, "seed": seed},
         targets=[target] if isinstance(target, str) else list(target),
         attribute=attribute,
         normalization=normalize,

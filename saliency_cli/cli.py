@@ -97,6 +97,10 @@ def explain(
     steps: Optional[int] = typer.Option(None, "--steps", help="IG: points on the path [default: 50]."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="IG: pad|zero|mask [default: pad]."),
     ig_rule: Optional[str] = typer.Option(None, "--ig-rule", help="IG quadrature [default: gauss-legendre]."),
+    ig_tolerance: Optional[float] = typer.Option(
+        None, "--ig-tolerance", help="IG adaptive mode: double a review's steps until |delta| <= tol x |F(x)-F(x')|."
+    ),
+    ig_max_steps: Optional[int] = typer.Option(None, "--ig-max-steps", help="IG adaptive mode: step limit [default: 800]."),
     samples: Optional[int] = typer.Option(None, "--samples", help="SmoothGrad: noisy samples [default: 20]."),
     noise: Optional[float] = typer.Option(None, "--noise", help="SmoothGrad: noise / embedding range [default: 0.1]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of randomised methods [default: 0]."),
@@ -142,7 +146,8 @@ def explain(
     try:
         settings = make_settings(
             method or ["integrated-gradients"],
-            params={"steps": steps, "baseline": baseline, "rule": ig_rule, "samples": samples, "noise": noise, "seed": seed},
+            params={"steps": steps, "baseline": baseline, "rule": ig_rule, "tolerance": ig_tolerance,
+                    "max_steps": ig_max_steps, "samples": samples, "noise": noise, "seed": seed},
             targets=target or ["predicted"],
             attribute=attribute,
             normalization=normalize,
@@ -273,6 +278,7 @@ def _report(summary: RunSummary, writer, quiet: bool) -> None:
 
 
 AUTO_PREVIEW_LIMIT = 20
+FLAG_OF = {"rule": "ig-rule", "tolerance": "ig-tolerance", "max_steps": "ig-max-steps"}
 
 
 class _NoProgress:
@@ -343,7 +349,7 @@ def methods() -> None:
     table.add_column("what it computes")
     table.add_column("parameters (default)")
     for m in METHODS.values():
-        params = "\n".join(f"--{p.name if p.name != 'rule' else 'ig-rule'} ({p.default}): {p.help}" for p in m.params)
+        params = "\n".join(f"--{FLAG_OF.get(p.name, p.name)} ({p.default}): {p.help}" for p in m.params)
         table.add_row(m.name, ", ".join(m.aliases), m.summary, params or "-")
     out.print(table)
 

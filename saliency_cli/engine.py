@@ -505,6 +505,44 @@ def _finish(outcomes: list[Outcome], normalization: str) -> Outcome:
     )
 
 
+def needs_more_steps(e: Explanation, tolerance: float) -> bool:
+    """Whether an IG explanation's completeness gap exceeds ``tolerance`` of F(x) - F(baseline)."""
+    if e.delta is None:
+        return False
+    change = sum(t.score for t in e.tokens) - e.delta
+    return abs(e.delta) > tolerance * abs(change)
+
+
+def _refine_integrated_gradients(
+    lm: LoadedModel,
+    parts: dict[int, list[Outcome | None]],
+    flat: list[tuple[int, int, Encoded]],
+    results: dict[int, Outcome | RowError],
+    settings: EngineSettings,
+    budget: int,
+) -> None:
+    """Adaptive IG (``tolerance`` set): redo the items whose delta is too large with twice the steps."""
+    runs = [r for r in settings.methods if r.method.name == "integrated-gradients" and r.params.get("tolerance")]
+    for run in runs:
+        tol, steps = float(run.params["tolerance"]), int(run.params["steps"])
+        pending = [(pos, w, enc) for pos, w, enc in flat if pos not in results]
+        while pending and steps < int(run.params["max_steps"]):
+            pending = [
+                (pos, w, enc) for pos, w, enc in pending
+                if any(e.method == run.method.name and needs_more_steps(e, tol) for e in parts[pos][w].explanations)
+            ]
+            steps = min(2 * steps, int(run.params["max_steps"]))
+            finer = replace(settings, methods=(MethodRun(run.method, {**run.params, "steps": steps}),))
+            for start in range(0, len(pending), settings.batch_size):
+                group = pending[start : start + settings.batch_size]
+                for (pos, w, _), redo in zip(group, _explain_batch(lm, [e for _, _, e in group], finer, budget)):
+                    by_target = {e.target.index: e for e in redo.explanations}
+                    old = parts[pos][w]
+                    parts[pos][w] = replace(old, explanations=[
+                        by_target[e.target.index] if e.method == run.method.name else e for e in old.explanations
+                    ])
+
+
 def _explain_window(
     lm: LoadedModel, items: list[Review | RowError], settings: EngineSettings, budget: int
 ) -> Iterator[Outcome | RowError]:
@@ -532,6 +570,7 @@ def _explain_window(
                 results[pos] = outcome
             elif pos not in results:
                 parts[pos][w] = outcome
+    _refine_integrated_gradients(lm, parts, flat, results, settings, budget)
     for pos, done in parts.items():
         if pos not in results:
             results[pos] = _finish(done, settings.normalization)

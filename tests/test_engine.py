@@ -207,3 +207,16 @@ def test_bfloat16_autocast_stays_close_to_float32(tiny_lm):
     assert resolve_dtype("auto", torch.device("cpu")) in {"float32", "bfloat16"}
     with pytest.raises(ValueError, match="float16 is not supported on CPU"):
         resolve_dtype("float16", torch.device("cpu"))
+
+
+def test_adaptive_ig_adds_steps_until_delta_is_under_tolerance(tiny_lm):
+    from saliency_cli.engine import needs_more_steps
+
+    coarse = explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 2, "rule": "riemann-left"}, attribute="logit"))
+    assert any(needs_more_steps(e, 0.02) for e in coarse)
+    adaptive = explain_reviews(tiny_lm, reviews(), make_settings(
+        ["ig"], params={"steps": 2, "rule": "riemann-left", "tolerance": 0.02, "max_steps": 4096}, attribute="logit"))
+    assert not any(needs_more_steps(e, 0.02) for e in adaptive)
+    used = [e.params["steps"] for e in adaptive]
+    assert max(used) > 2 and all(s & (s - 1) == 0 for s in used)
+    assert [e.id for e in adaptive] == [e.id for e in coarse]

@@ -44,6 +44,8 @@ class IntegratedGradients(Method):
         Param("steps", 50, "number of points on the path (model evaluations per review and target)"),
         Param("baseline", "pad", "pad|zero|mask: what non-special tokens become at the start of the path"),
         Param("rule", "gauss-legendre", "quadrature: " + "|".join(RULES)),
+        Param("tolerance", None, "adaptive: double the steps of a review until |delta| <= tolerance x |F(x) - F(x')|"),
+        Param("max_steps", 800, "adaptive: upper limit of steps per review"),
     )
 
     def validate(self, params):
@@ -52,6 +54,8 @@ class IntegratedGradients(Method):
         if params["baseline"] not in BASELINES:
             raise ValueError(f"unknown baseline {params['baseline']!r}; choose from {', '.join(BASELINES)}")
         quadrature(params["rule"], int(params["steps"]))
+        if params["tolerance"] is not None and not 0 < float(params["tolerance"]) < 1:
+            raise ValueError("--ig-tolerance must be between 0 and 1 (a fraction of F(x) - F(baseline))")
 
     def plan(self, params):
         alphas, weights = quadrature(params["rule"], int(params["steps"]))
