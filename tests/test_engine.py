@@ -220,3 +220,20 @@ def test_adaptive_ig_adds_steps_until_delta_is_under_tolerance(tiny_lm):
     used = [e.params["steps"] for e in adaptive]
     assert max(used) > 2 and all(s & (s - 1) == 0 for s in used)
     assert [e.id for e in adaptive] == [e.id for e in coarse]
+
+
+def test_stream_reads_lazily_holding_one_window(tiny_lm):
+    consumed = [0]
+
+    def endless():
+        i = 0
+        while True:
+            i += 1
+            consumed[0] = i
+            yield Review(str(i), f"review {i} is fine", i)
+
+    stream = explain_stream(tiny_lm, endless(), make_settings(["grad"], batch_size=4))
+    first = [next(stream) for _ in range(10)]
+    assert [o.review.id for o in first] == [str(i) for i in range(1, 11)]
+    assert consumed[0] <= 16 + 1  # three windows of 4 x batch size at most, never the whole input
+    stream.close()
