@@ -305,7 +305,7 @@ h1{font-size:22px;margin:0 0 2px;font-weight:650;letter-spacing:-.01em}
 .card h3{font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:#6b7385;margin:0 0 6px;font-weight:600}
 .card ul{list-style:none;margin:0;padding:0}
 .card li{display:flex;justify-content:space-between;gap:10px;padding:1px 0;overflow-wrap:anywhere}
-.card li b{font-weight:600;font-variant-numeric:tabular-nums}
+.card li b{font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap;overflow-wrap:normal;flex:none}
 .card dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:1px 12px}
 .card dt{color:#6b7385}.card dd{margin:0;overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 .dist .pr{grid-template-columns:minmax(60px,40%) minmax(40px,1fr) auto}

@@ -57,6 +57,13 @@ class IntegratedGradients(Method):
         if params["tolerance"] is not None and not 0 < float(params["tolerance"]) < 1:
             raise ValueError("--ig-tolerance must be between 0 and 1 (a fraction of F(x) - F(baseline))")
 
+    def resolve(self, given):
+        """Recorded parameters; the adaptive ones only when adaptive mode is on."""
+        params = super().resolve(given)
+        if params["tolerance"] is None:
+            del params["tolerance"], params["max_steps"]
+        return params
+
     def plan(self, params):
         alphas, weights = quadrature(params["rule"], int(params["steps"]))
         return Plan(weights=weights, alphas=alphas, needs_baseline=True)

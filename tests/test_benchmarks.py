@@ -1,0 +1,74 @@
+"""The side-by-side benchmark runs end to end on the tiny model (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("captum")
+
+from benchmarks import corpus, run  # noqa: E402
+
+SNIPPETS = "\n".join(
+    [
+        "1_1\t1.5\tGreat phone, the screen is bright.",
+        "1_2\t-2.0\tTerrible battery; it died in a day.",
+        "2_1\t2.2\tWorks as described, arrived on time.",
+        "3_1\t-1.1\tAwful customer service.",
+        "3_2\t0.3\tThe sound is fine, really.",
+        "4_1\t1.0\tGood value for money.",
+    ]
+)
+
+
+@pytest.fixture()
+def vader_file(tmp_path):
+    path = tmp_path / "amazonReviewSnippets_GroundTruth.txt"
+    path.write_text(SNIPPETS + "\n", encoding="utf-8")
+    return path
+
+
+def test_corpus_groups_snippets_in_order(vader_file):
+    records = corpus.records_from_vader(vader_file, "long")
+    assert [r["review_id"] for r in records] == ["1", "2", "3", "4"]
+    assert records[0]["text"] == "Great phone, the screen is bright. Terrible battery; it died in a day."
+    short = corpus.records_from_vader(vader_file, "short")
+    assert len(short) == 6 and short[1]["id"] == "1_2"
+    reviews = corpus.load_corpus("short", limit=2, path=_write(vader_file, "short"))
+    assert [r.id for r in reviews] == ["1_1", "1_2"]
+
+
+def _write(vader_file, kind):
+    path = vader_file.with_name(f"{kind}.jsonl")
+    with open(path, "w", encoding="utf-8") as fh:
+        for rec in corpus.records_from_vader(vader_file, kind):
+            fh.write(json.dumps(rec) + "\n")
+    return path
+
+
+def test_benchmark_end_to_end_on_tiny_model(tmp_path, vader_file):
+    pytest.importorskip("transformers_interpret")
+    long_file = _write(vader_file, "long")
+    out = tmp_path / "results.json"
+    run.main([
+        "--corpus", "long", "--corpus-file", str(long_file), "--model", "tiny", "--methods", "ig,smooth-grad",
+        "--limit", "3", "--batch-size", "2", "--workdir", str(tmp_path / "models"), "--no-warmup",
+        "--out", str(out),
+    ])
+    report = json.loads(out.read_text())
+    for key in ("reviews", "real_tokens", "matmul_gflops_fp32", "model_shape", "results"):
+        assert key in report
+    assert report["reviews"] == 3
+    seen = {(r["method"], r["runner"]) for r in report["results"]}
+    for pair in [("ig", "ours"), ("ig", "captum"), ("ig", "captum-tuned"), ("ig", "transformers-interpret"),
+                 ("smooth-grad", "ours"), ("smooth-grad", "captum"), ("smooth-grad", "captum-tuned")]:
+        assert pair in seen
+    for row in report["results"]:
+        assert row["ok"], row
+        for key in ("reviews_per_s", "tokens_per_s", "peak_rss_mb", "flop_fraction"):
+            assert row[key] > 0
+        if row["runner"] in ("captum", "captum-tuned"):
+            assert row["agreement"]["passed"], row["agreement"]
+            assert row["agreement"]["max_rel_error"] <= 1e-4
+            assert row["ours_speedup"] > 0
