@@ -370,33 +370,78 @@ def _autocast(lm: LoadedModel, dtype: str):
     return torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype))
 
 
+def _rows_per_chunk(lm: LoadedModel, length: int, budget: int) -> int:
+    return max(1, budget // activation_bytes_per_row(lm.model.config, length))
+
+
+def _input_pass(
+    lm: LoadedModel, batch: _Batch, emb: torch.Tensor, settings: EngineSettings, shared: list[MethodRun], budget: int
+) -> tuple[
+    list[list[float]], torch.Tensor, list[int], list[list[int]], dict[tuple[str, int, int], torch.Tensor]
+]:
+    """One forward pass at the input gives the prediction, the targets, and (when methods that
+    need only the gradient at the input are asked for) one backward per target serves them all."""
+    score = _score_fn(lm)
+    n = len(batch.encs)
+    probs_rows: list[list[float]] = [[] for _ in range(n)]
+    values = torch.zeros((n, len(lm.labels)), dtype=torch.float32)
+    targets: list[list[int]] = [[] for _ in range(n)]
+    shared_scores: dict[tuple[str, int, int], torch.Tensor] = {}
+    step = _rows_per_chunk(lm, batch.length, budget)
+    for start in range(0, n, step):
+        rows = torch.arange(start, min(n, start + step), device=lm.device)
+        length = int(batch.lengths[rows.cpu()].max())
+        x = emb[rows, :length].detach().requires_grad_(bool(shared))
+        with torch.set_grad_enabled(bool(shared)), _autocast(lm, settings.dtype):
+            logits = lm.model(inputs_embeds=x, **batch.model_kwargs(rows, length)).logits
+        out = score(logits.float())
+        picked_from = out if settings.attribute == "probability" else logits.float()
+        values[rows.cpu()] = picked_from.detach().cpu()
+        for r, p in zip(rows.tolist(), out.detach().cpu().tolist()):
+            forced = batch.encs[r].forced_probs  # a window of a long review: the review's mean prediction
+            probs_rows[r] = list(forced) if forced is not None else p
+            predicted = max(range(len(probs_rows[r])), key=probs_rows[r].__getitem__)
+            targets[r] = _resolve_targets(lm, settings.targets, predicted)
+        if not shared:
+            continue
+        slots = max(len(targets[r]) for r in rows.tolist())
+        for j in range(slots):
+            local = [i for i, r in enumerate(rows.tolist()) if j < len(targets[r])]
+            tgt = torch.tensor([targets[int(rows[i])][j] for i in local], device=lm.device)
+            sel = torch.tensor(local, device=lm.device)
+            picked = picked_from[sel].gather(1, tgt.view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(picked, x, retain_graph=j < slots - 1)
+            mask = batch.mask[rows[sel], :length].float()
+            for run in shared:
+                per = (run.method.reduce(grad[sel], x[sel].detach(), None) * mask).cpu()
+                for k, i in enumerate(local):
+                    shared_scores[(run.method.name, int(rows[i]), int(tgt[k]))] = per[k]
+    predicted_all = [max(range(len(p)), key=p.__getitem__) for p in probs_rows]
+    return probs_rows, values, predicted_all, targets, shared_scores
+
+
 def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSettings, budget: int) -> list[Outcome]:
     batch = _Batch(lm, encs)
-    score = _score_fn(lm)
     with torch.no_grad():
         emb = lm.model.get_input_embeddings()(batch.ids)
-        with _autocast(lm, settings.dtype):
-            logits = lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float()
-        probs = score(logits)
-        values = probs if settings.attribute == "probability" else logits
-    probs_cpu = probs.cpu().tolist()
-    for b, enc in enumerate(encs):
-        if enc.forced_probs is not None:  # a window of a long review: the review's averaged prediction
-            probs_cpu[b] = list(enc.forced_probs)
-    predicted = [max(range(len(p)), key=p.__getitem__) for p in probs_cpu]
-    targets = [_resolve_targets(lm, settings.targets, p) for p in predicted]
+    shared = [r for r in settings.methods if r.method.at_input]
+    probs_cpu, values_cpu, predicted, targets, shared_scores = _input_pass(lm, batch, emb, settings, shared, budget)
     items = [(b, t) for b, ts in enumerate(targets) for t in ts]
-    values_cpu = values.cpu()
     per_method: list[tuple[MethodRun, torch.Tensor, torch.Tensor | None]] = []
     for run in settings.methods:
+        if run.method.at_input:
+            scores = torch.zeros((len(items), batch.length), dtype=torch.float32)
+            for i, (b, t) in enumerate(items):
+                row = shared_scores[(run.method.name, b, t)]
+                scores[i, : row.shape[0]] = row
+            per_method.append((run, scores, None))
+            continue
         base = None
         base_values = None
         if run.method.plan(run.params).needs_baseline:
             with torch.no_grad():
                 base = _baseline_embeddings(lm, batch, emb, run.params["baseline"])
-                with _autocast(lm, settings.dtype):
-                    base_logits = lm.model(inputs_embeds=base, **batch.model_kwargs()).logits.float()
-                base_values = (score(base_logits) if settings.attribute == "probability" else base_logits).cpu()
+                base_values = _forward_values(lm, batch, base, settings, budget)
         scores = _run_method(lm, batch, emb, base, run, items, settings, budget).cpu()
         per_method.append((run, scores, base_values))
 
@@ -445,6 +490,21 @@ def _explain_batch(lm: LoadedModel, encs: Sequence[Encoded], settings: EngineSet
     return outcomes
 
 
+def _forward_values(
+    lm: LoadedModel, batch: _Batch, embeds: torch.Tensor, settings: EngineSettings, budget: int
+) -> torch.Tensor:
+    """The explained output (probabilities or logits) for every label, without gradients, in chunks."""
+    score = _score_fn(lm)
+    out = []
+    step = _rows_per_chunk(lm, batch.length, budget)
+    with torch.no_grad(), _autocast(lm, settings.dtype):
+        for start in range(0, len(batch.encs), step):
+            rows = torch.arange(start, min(len(batch.encs), start + step), device=lm.device)
+            logits = lm.model(inputs_embeds=embeds[rows], **batch.model_kwargs(rows)).logits.float()
+            out.append((score(logits) if settings.attribute == "probability" else logits).cpu())
+    return torch.cat(out)
+
+
 def _explain_one(lm: LoadedModel, enc: Encoded, settings: EngineSettings, budget: int) -> Outcome | RowError:
     try:
         return _explain_batch(lm, [enc], settings, budget)[0]
@@ -462,13 +522,13 @@ def explain_stream(
     """Explain a stream of reviews; yields one Outcome or RowError per input item, in input order.
 
     Row errors from the reader pass through in place. At most ``settings.window`` reviews
-    (default 4 x batch size) are held at once, so memory does not grow with the input. When
+    (default 8 x batch size) are held at once, so memory does not grow with the input. When
     ``should_stop()`` turns true, the window in progress is finished and yielded, then it stops.
     """
     check_targets(lm, settings.targets)
     settings = replace(settings, dtype=resolve_dtype(settings.dtype, lm.device))
     budget = memory_budget(lm, settings.max_memory)
-    window = settings.window or settings.batch_size * 4
+    window = settings.window or settings.batch_size * 8
     pending: list[Review | RowError] = []
     for item in reviews:
         pending.append(item)
@@ -481,13 +541,13 @@ def explain_stream(
         yield from _explain_window(lm, pending, settings, budget)
 
 
-def _mean_prediction(lm: LoadedModel, windows: list[Encoded], dtype: str) -> list[Encoded]:
+def _mean_prediction(lm: LoadedModel, windows: list[Encoded], settings: EngineSettings, budget: int) -> list[Encoded]:
     """Give every window of a long review the review's prediction: the mean of the windows' probabilities."""
     batch = _Batch(lm, windows)
-    with torch.no_grad(), _autocast(lm, dtype):
+    with torch.no_grad():
         emb = lm.model.get_input_embeddings()(batch.ids)
-        probs = _score_fn(lm)(lm.model(inputs_embeds=emb, **batch.model_kwargs()).logits.float())
-    mean = tuple(float(p) for p in probs.mean(0).cpu())
+    probs = _forward_values(lm, batch, emb, settings, budget)
+    mean = tuple(float(p) for p in probs.mean(0))
     return [replace(w, forced_probs=mean) for w in windows]
 
 
@@ -554,7 +614,8 @@ def _explain_window(
         if isinstance(enc, RowError):
             results[pos] = enc
             continue
-        windows = _mean_prediction(lm, enc, settings.dtype) if len(enc) > 1 else enc
+        probability = replace(settings, attribute="probability")
+        windows = _mean_prediction(lm, enc, probability, budget) if len(enc) > 1 else enc
         parts[pos] = [None] * len(windows)
         flat.extend((pos, w, e) for w, e in enumerate(windows))
     flat.sort(key=lambda item: item[2].length)

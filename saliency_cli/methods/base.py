@@ -41,6 +41,7 @@ class Method:
     summary: str = ""
     signed: bool = True
     params: tuple[Param, ...] = ()
+    at_input: bool = False  # one gradient at the input itself: shares the prediction's forward pass
 
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters recorded in the output: defaults overridden by the user's values."""

@@ -13,6 +13,8 @@ class Gradient(Method):
     summary = "L2 norm of the gradient of the target score w.r.t. each token's embedding (unsigned)"
     signed = False
 
+    at_input = True
+
     def plan(self, params):
         return Plan(weights=(1.0,))
 

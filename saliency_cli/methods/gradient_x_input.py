@@ -10,6 +10,8 @@ class GradientXInput(Method):
     aliases = ("gxi",)
     summary = "dot product of the gradient and the token embedding (signed, first-order Taylor term)"
 
+    at_input = True
+
     def plan(self, params):
         return Plan(weights=(1.0,))
 
