@@ -39,12 +39,15 @@ class RunSummary:
         return EXIT_OK
 
 
-def _skip_done(items: Iterable[Review | RowError], done: set[str], skipped: list[int]) -> Iterable[Review | RowError]:
+def _skip_done(
+    items: Iterable[Review | RowError], done: set[str], skipped: list[int], exhausted: list[bool]
+) -> Iterable[Review | RowError]:
     for item in items:
         if isinstance(item, Review) and item.id in done:
             skipped[0] += 1
             continue
         yield item
+    exhausted[0] = True
 
 
 def run_explain(
@@ -61,10 +64,11 @@ def run_explain(
 ) -> RunSummary:
     """Explain every review, writing each one's explanations as soon as it (and all before it) is done."""
     skipped = [0]
+    exhausted = [False]
     explained = failed = truncated = 0
     stopped_at: RowError | None = None
     interrupted = False
-    stream = explain_stream(lm, _skip_done(items, done or set(), skipped), settings, should_stop)
+    stream = explain_stream(lm, _skip_done(items, done or set(), skipped, exhausted), settings, should_stop)
     try:
         for result in stream:
             if isinstance(result, RowError):
@@ -78,7 +82,7 @@ def run_explain(
                 explained += 1
                 truncated += int(result.truncated)
                 on_outcome(result)
-        interrupted = stopped_at is None and should_stop()
+        interrupted = stopped_at is None and not exhausted[0] and should_stop()
     finally:
         stream.close()
     return RunSummary(explained, skipped[0], failed, truncated, interrupted, stopped_at)
