@@ -377,6 +377,23 @@ def _autocast(lm: LoadedModel, dtype: str):
     return torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype))
 
 
+def _in_chunks(lm: LoadedModel, total: int, step: int, work: Callable[[int, int], None]) -> None:
+    """Run ``work(start, stop)`` over rows [0, total) in chunks of ``step``; out of memory halves the chunk."""
+    start = 0
+    while start < total:
+        stop = min(total, start + step)
+        try:
+            work(start, stop)
+        except torch.OutOfMemoryError:
+            if stop - start == 1:
+                raise
+            step = max(1, (stop - start) // 2)
+            if lm.device.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
+        start = stop
+
+
 def _rows_per_chunk(lm: LoadedModel, length: int, budget: int) -> int:
     return max(1, budget // activation_bytes_per_row(lm.model.config, length))
 
@@ -394,9 +411,8 @@ def _input_pass(
     values = torch.zeros((n, len(lm.labels)), dtype=torch.float32)
     targets: list[list[int]] = [[] for _ in range(n)]
     shared_scores: dict[tuple[str, int, int], torch.Tensor] = {}
-    step = _rows_per_chunk(lm, batch.length, budget)
-    for start in range(0, n, step):
-        rows = torch.arange(start, min(n, start + step), device=lm.device)
+    def work(start: int, stop: int) -> None:
+        rows = torch.arange(start, stop, device=lm.device)
         length = int(batch.lengths[rows.cpu()].max())
         x = emb[rows, :length].detach().requires_grad_(bool(shared))
         with torch.set_grad_enabled(bool(shared)), _autocast(lm, settings.dtype):
@@ -410,7 +426,7 @@ def _input_pass(
             predicted = max(range(len(probs_rows[r])), key=probs_rows[r].__getitem__)
             targets[r] = _resolve_targets(lm, settings.targets, predicted)
         if not shared:
-            continue
+            return
         slots = max(len(targets[r]) for r in rows.tolist())
         for j in range(slots):
             local = [i for i, r in enumerate(rows.tolist()) if j < len(targets[r])]
@@ -423,6 +439,8 @@ def _input_pass(
                 per = (run.method.reduce(grad[sel], x[sel].detach(), None) * mask).cpu()
                 for k, i in enumerate(local):
                     shared_scores[(run.method.name, int(rows[i]), int(tgt[k]))] = per[k]
+
+    _in_chunks(lm, n, _rows_per_chunk(lm, batch.length, budget), work)
     predicted_all = [max(range(len(p)), key=p.__getitem__) for p in probs_rows]
     return probs_rows, values, predicted_all, targets, shared_scores
 
@@ -502,14 +520,16 @@ def _forward_values(
 ) -> torch.Tensor:
     """The explained output (probabilities or logits) for every label, without gradients, in chunks."""
     score = _score_fn(lm)
-    out = []
-    step = _rows_per_chunk(lm, batch.length, budget)
-    with torch.no_grad(), _autocast(lm, settings.dtype):
-        for start in range(0, len(batch.encs), step):
-            rows = torch.arange(start, min(len(batch.encs), start + step), device=lm.device)
+    out = torch.zeros((len(batch.encs), len(lm.labels)), dtype=torch.float32)
+
+    def work(start: int, stop: int) -> None:
+        rows = torch.arange(start, stop, device=lm.device)
+        with torch.no_grad(), _autocast(lm, settings.dtype):
             logits = lm.model(inputs_embeds=embeds[rows], **batch.model_kwargs(rows)).logits.float()
-            out.append((score(logits) if settings.attribute == "probability" else logits).cpu())
-    return torch.cat(out)
+        out[start:stop] = (score(logits) if settings.attribute == "probability" else logits).cpu()
+
+    _in_chunks(lm, len(batch.encs), _rows_per_chunk(lm, batch.length, budget), work)
+    return out
 
 
 def _explain_one(lm: LoadedModel, enc: Encoded, settings: EngineSettings, budget: int) -> Outcome | RowError:

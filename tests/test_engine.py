@@ -212,14 +212,21 @@ def test_bfloat16_autocast_stays_close_to_float32(tiny_lm):
 def test_adaptive_ig_adds_steps_until_delta_is_under_tolerance(tiny_lm):
     from saliency_cli.engine import needs_more_steps
 
-    coarse = explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 2, "rule": "riemann-left"}, attribute="logit"))
+    base = {"steps": 2, "rule": "riemann-left"}
+    coarse = explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params=base, attribute="logit"))
     assert any(needs_more_steps(e, 0.02) for e in coarse)
     adaptive = explain_reviews(tiny_lm, reviews(), make_settings(
-        ["ig"], params={"steps": 2, "rule": "riemann-left", "tolerance": 0.02, "max_steps": 4096}, attribute="logit"))
-    assert not any(needs_more_steps(e, 0.02) for e in adaptive)
-    used = [e.params["steps"] for e in adaptive]
-    assert max(used) > 2 and all(s & (s - 1) == 0 for s in used)
+        ["ig"], params={**base, "tolerance": 0.02, "max_steps": 1024}, attribute="logit"))
     assert [e.id for e in adaptive] == [e.id for e in coarse]
+    for before, after in zip(coarse, adaptive):
+        steps = after.params["steps"]
+        assert steps & (steps - 1) == 0 and 2 <= steps <= 1024
+        # The contract: under the tolerance, or stopped at the step limit.
+        assert not needs_more_steps(after, 0.02) or steps == 1024
+        if needs_more_steps(before, 0.02):
+            assert steps > 2 and abs(after.delta) < abs(before.delta)
+        else:
+            assert steps == 2
 
 
 def test_stream_reads_lazily_holding_one_window(tiny_lm):
@@ -237,3 +244,23 @@ def test_stream_reads_lazily_holding_one_window(tiny_lm):
     assert [o.review.id for o in first] == [str(i) for i in range(1, 11)]
     assert consumed[0] <= 32 + 1  # one window of 8 x batch size (and the item that closed it), not the input
     stream.close()
+
+
+def test_out_of_memory_halves_the_chunk_and_retries(tiny_lm, monkeypatch):
+    settings = make_settings(["ig", "grad"], params={"steps": 16}, max_memory=64 << 20)
+    reference = by_key(explain_reviews(tiny_lm, reviews(), settings))
+    real_forward = type(tiny_lm.model).forward
+    sizes = []
+
+    def forward_with_small_memory(self, *args, **kwargs):
+        rows = kwargs["inputs_embeds"].shape[0]
+        sizes.append(rows)
+        if rows > 2:
+            raise torch.OutOfMemoryError("simulated: out of memory")
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny_lm.model), "forward", forward_with_small_memory)
+    retried = by_key(explain_reviews(tiny_lm, reviews(), settings))
+    assert max(sizes) > 2 and any(s <= 2 for s in sizes)
+    for key, e in reference.items():
+        assert [t.score for t in e.tokens] == pytest.approx([t.score for t in retried[key].tokens], abs=1e-7)
