@@ -23,7 +23,7 @@ from saliency_cli.records import Explanation, Prediction, Review, RowError, Targ
 ATTRIBUTES = ("probability", "logit")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 LONG_TEXT = ("truncate", "window")
-DEFAULT_CPU_BUDGET = 1 << 30  # bytes of activations per chunk on CPU
+DEFAULT_CPU_BUDGET = 512 << 20  # bytes of activations per chunk on CPU (keeps peak RSS under 2 GB)
 
 
 @dataclass(frozen=True)
