@@ -54,15 +54,15 @@ def explain(
     ``model`` is a hub id, a local folder, ``None`` (the embedded default) or a model returned
     by :func:`load_model`. Raises ValueError if a text cannot be explained (e.g. it is empty).
     """
-    from saliency_cli.engine import explain_reviews, make_settings
+    from saliency_cli.engine import explain_reviews, make_settings, method_params
     from saliency_cli.model import LoadedModel
     from saliency_cli.readers import texts_to_reviews
 
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, max_length=max_length)
     settings = make_settings(
         list(methods),
-        params={"steps": steps, "baseline": baseline, "rule": ig_rule, "tolerance": ig_tolerance,
-                "max_steps": ig_max_steps, "samples": samples, "noise": noise, "seed": seed},
+        params=method_params(steps=steps, baseline=baseline, ig_rule=ig_rule, ig_tolerance=ig_tolerance,
+                             ig_max_steps=ig_max_steps, samples=samples, noise=noise, seed=seed),
         targets=[target] if isinstance(target, str) else list(target),
         attribute=attribute,
         normalization=normalize,

@@ -136,7 +136,7 @@ def explain(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, preview or summary on stderr (errors still shown)."),
 ) -> None:
     """Explain reviews: per-token (and per-word) attribution for each review, method and target."""
-    from saliency_cli.engine import make_settings
+    from saliency_cli.engine import check_targets, make_settings, method_params, resolve_dtype
     from saliency_cli.model import ModelLoadError, load_model
     from saliency_cli.readers import InputError, InputSpec, open_reviews
     from saliency_cli.writers import ErrorWriter, OutputError, ResultWriter, output_format as pick_format
@@ -146,8 +146,8 @@ def explain(
     try:
         settings = make_settings(
             method or ["integrated-gradients"],
-            params={"steps": steps, "baseline": baseline, "rule": ig_rule, "tolerance": ig_tolerance,
-                    "max_steps": ig_max_steps, "samples": samples, "noise": noise, "seed": seed},
+            params=method_params(steps=steps, baseline=baseline, ig_rule=ig_rule, ig_tolerance=ig_tolerance,
+                                 ig_max_steps=ig_max_steps, samples=samples, noise=noise, seed=seed),
             targets=target or ["predicted"],
             attribute=attribute,
             normalization=normalize,
@@ -165,11 +165,7 @@ def explain(
         fmt = pick_format(output, output_format)
         _quiet_libraries()
         lm = load_model(model, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
-        from saliency_cli.engine import check_targets
-
         check_targets(lm, settings.targets)
-        from saliency_cli.engine import resolve_dtype
-
         resolve_dtype(settings.dtype, lm.device)
         writer = ResultWriter(output, fmt, level=level, resume=resume)
         error_writer = ErrorWriter(errors, resume=resume)

@@ -78,6 +78,22 @@ class Outcome:
     truncated: bool = False
 
 
+def method_params(
+    *,
+    steps: int | None = None,
+    baseline: str | None = None,
+    ig_rule: str | None = None,
+    ig_tolerance: float | None = None,
+    ig_max_steps: int | None = None,
+    samples: int | None = None,
+    noise: float | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """The user's method options (CLI / API names) keyed by the methods' parameter names; None = default."""
+    return {"steps": steps, "baseline": baseline, "rule": ig_rule, "tolerance": ig_tolerance,
+            "max_steps": ig_max_steps, "samples": samples, "noise": noise, "seed": seed}
+
+
 def make_settings(
     methods: Sequence[str],
     *,
