@@ -377,8 +377,8 @@ def models(
     delta = info["delta"]
     size = f"{delta['size_bytes'] / 1e6:.1f} MB" if delta.get("size_bytes") else "missing"
     table.add_row("fine-tuned layers", f"{delta['path']} ({size}, {delta.get('dtype')})")
-    if info.get("bands"):
-        table.add_row("rating bands", json.dumps(info["bands"], ensure_ascii=False))
+    for band in info.get("bands") or []:
+        table.add_row(f"band {band.get('label')}", str(band.get("rule", band)))
     for name, value in (info.get("metrics") or {}).items():
         table.add_row(f"held-out {name}", f"{value:.3f}" if isinstance(value, float) else str(value))
     if info.get("splits"):
