@@ -233,3 +233,22 @@ def test_long_reviews_warned_once_and_window_mode(tmp_path, bert_dir):
     recs = records(res.stdout)
     assert [r["truncated"] for r in recs] == [False] * 3 and recs[0]["windows"] > 1
     assert len(recs[0]["words"]) == 150
+
+
+def test_models_command_describes_the_embedded_model():
+    res = run("models", "--json")
+    assert res.exit_code == 0
+    info = json.loads(res.stdout)
+    assert info["labels"] == ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
+    assert info["base"]["verified"] and info["metrics"]["within_one_accuracy"] > 0.8
+    res = run("models")
+    assert res.exit_code == 0 and "verified (sha256)" in res.stdout and "band 5 stars" in res.stdout
+
+
+def test_quick_start_runs_offline_on_the_embedded_model():
+    res = run("explain", "Terrible product, broke after two days. Total waste of money.", "-q")
+    assert res.exit_code == 0, res.stderr
+    (rec,) = records(res.stdout)
+    assert rec["prediction"]["label"] in ("1 star", "2 stars")
+    top = max(rec["words"], key=lambda w: w["score"])["word"]
+    assert top in ("Terrible", "waste", "broke")
