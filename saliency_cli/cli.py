@@ -177,6 +177,7 @@ def explain(
     preview_cap = None if preview else AUTO_PREVIEW_LIMIT
     previewed = [0]
     spool = _Spool() if html else None
+    row_errors: list = []
     progress = None
     if err.is_terminal and not quiet:
         from saliency_cli.preview import make_progress
@@ -215,7 +216,6 @@ def explain(
             if previewed[0] == preview_cap:
                 err.print(f"(preview shows the first {preview_cap} reviews; pass --preview to see all)", markup=False)
 
-    row_errors: list = []
     complete = False
     try:
         with _StopFlag() as stop, (progress if progress is not None else _NoProgress()):
@@ -229,10 +229,7 @@ def explain(
         err.print("aborted; finished rows are kept. Rerun the same command with --resume to continue.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
-        if complete or writer.path is None:
-            writer.close(complete=True)
-        else:
-            writer.close(complete=False)
+        writer.close(complete=complete or writer.path is None)  # a partial file waits for --resume
         error_writer.close()
     if spool is not None:
         from saliency_cli.html_report import write_html_report
