@@ -9,7 +9,6 @@ child's peak RSS comes from ``resource.getrusage(RUSAGE_CHILDREN)``.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

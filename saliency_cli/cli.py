@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sys
 from typing import List, Optional
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -77,7 +77,6 @@ class ResumeState:
 
 def _scan_jsonl(data: bytes) -> ResumeState:
     done: list[str] = []
-    starts: list[int] = []
     pos = 0
     last_id: str | None = None
     group_start = 0
@@ -90,7 +89,6 @@ def _scan_jsonl(data: bytes) -> ResumeState:
             break
         if rid != last_id:
             done.append(rid)
-            starts.append(pos)
             last_id, group_start = rid, pos
         pos += len(line)
     if not done:
