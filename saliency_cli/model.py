@@ -94,15 +94,12 @@ def _hub_offline() -> bool:
     ).lower() in {"1", "true", "yes"}
 
 
-def _from_pretrained(source: str, *, trust_remote_code: bool, local_only: bool, dtype: torch.dtype | None):
+def _from_pretrained(source: str, *, trust_remote_code: bool, local_only: bool):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
     tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **kwargs)
-    model_kwargs = dict(kwargs)
-    if dtype is not None:
-        model_kwargs["dtype"] = dtype
-    model = AutoModelForSequenceClassification.from_pretrained(source, **model_kwargs)
+    model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
     return model, tokenizer
 
 
@@ -138,18 +135,18 @@ def load_model(
         try:
             if path.is_dir():
                 model, tokenizer = _from_pretrained(
-                    str(path), trust_remote_code=trust_remote_code, local_only=True, dtype=None
+                    str(path), trust_remote_code=trust_remote_code, local_only=True
                 )
             else:
                 try:
                     model, tokenizer = _from_pretrained(
-                        source, trust_remote_code=trust_remote_code, local_only=True, dtype=None
+                        source, trust_remote_code=trust_remote_code, local_only=True
                     )
                 except OSError:
                     if _hub_offline():
                         raise
                     model, tokenizer = _from_pretrained(
-                        source, trust_remote_code=trust_remote_code, local_only=False, dtype=None
+                        source, trust_remote_code=trust_remote_code, local_only=False
                     )
         except ValueError as exc:
             if "trust_remote_code" in str(exc):

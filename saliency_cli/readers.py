@@ -67,11 +67,18 @@ def detect_format(path: str | None, head: bytes, text_field: str) -> str:
     first = next((ln for ln in head.splitlines() if ln.strip()), b"").lstrip(codecs.BOM_UTF8).strip()
     if first.startswith(b"{"):
         return "jsonl"
-    header = first.decode("utf-8", "replace")
-    for fmt, sep in (("tsv", "\t"), ("csv", ","), ("csv", ";"), ("csv", "|")):
-        if text_field in next(csv.reader([header], delimiter=sep), []):
-            return fmt
-    return "text"
+    sep = header_delimiter(first.decode("utf-8", "replace"), text_field)
+    if sep is None:
+        return "text"
+    return "tsv" if sep == "\t" else "csv"
+
+
+def header_delimiter(header: str, field: str) -> str | None:
+    """The delimiter (, ; tab |) under which ``header`` has a column named ``field``, if any."""
+    for sep in (",", ";", "\t", "|"):
+        if field in next(csv.reader([header], delimiter=sep), []):
+            return sep
+    return None
 
 
 def _decode(raw: bytes, encoding: str, row: int) -> str | RowError:
@@ -163,10 +170,7 @@ def _csv_delimiter(spec: InputSpec, fmt: str, head: bytes, encoding: str) -> str
     if fmt == "tsv":
         return "\t"
     first = head.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].decode(encoding, "replace")
-    for sep in (",", ";", "\t", "|"):
-        if spec.text_field in next(csv.reader([first], delimiter=sep), []):
-            return sep
-    return ","
+    return header_delimiter(first, spec.text_field) or ","
 
 
 def _next_chunk(chunks: Iterator) -> tuple[object | None, list[RowError]]:
