@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import pytest
@@ -9,6 +11,7 @@ import torch
 
 from saliency_cli.engine import encode, explain_reviews, explain_stream, make_settings
 from saliency_cli.records import Review, RowError
+from tests.conftest import CORPUS
 
 TEXTS = [
     "Not buying it any sooner! Other brands do a much better job",
@@ -140,6 +143,32 @@ def test_targets_predicted_named_and_all(tiny_lm):
     assert targets[0] == ex[0].prediction.index
     assert sorted(targets) == [0, 1, 2] and len(set(targets)) == 3
     assert ex[0].prediction.probs and math.isclose(sum(ex[0].prediction.probs.values()), 1.0, rel_tol=1e-5)
+
+
+def test_targets_sharing_a_forward_equal_each_target_alone(tiny_lm):
+    """Several targets of a review share each point's forward pass; every target's scores must equal
+    a run that asks for that target alone, also when reviews have different numbers of targets."""
+    # The random tiny model predicts one label for everything; centring its logits on these
+    # reviews' medians makes the predictions differ between reviews.
+    model = copy.deepcopy(tiny_lm.model)
+    with torch.no_grad():
+        logits = model(**tiny_lm.tokenizer(CORPUS, padding=True, return_tensors="pt")).logits
+        model.classifier.bias.sub_(logits.median(0).values)
+    lm = dataclasses.replace(tiny_lm, model=model)
+    methods = ["ig", "sg"]
+    rows = reviews(CORPUS)
+    both = by_key(explain_reviews(lm, rows, make_settings(methods, targets=["predicted", "neutral"])))
+    counts: dict[str, int] = {}
+    for rid, _, _ in both:
+        counts[rid] = counts.get(rid, 0) + 1
+    assert set(counts.values()) == {2, 4}  # one target where "neutral" is predicted, else two
+    for label in ("negative", "neutral", "positive"):
+        alone = by_key(explain_reviews(lm, rows, make_settings(methods, targets=[label])))
+        for key, e in alone.items():
+            if key in both:
+                a = [t.score for t in e.tokens]
+                b = [t.score for t in both[key].tokens]
+                assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-6 * max(1.0, max(map(abs, a))), key
 
 
 def test_order_restored_and_row_errors_pass_through(tiny_lm):
