@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,36 @@ def _hub_offline() -> bool:
     ).lower() in {"1", "true", "yes"}
 
 
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be reached, or None. A quick connect first, so that a mistyped model
+    name on an offline machine fails at once instead of after the hub client's minute of retries.
+    Behind a proxy the direct connect says nothing, so it is skipped."""
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def _method_hint(source: str) -> str:
+    """'; did you mean --method X?' when a model name is one of the method names."""
+    from saliency_cli.methods import get_method
+
+    try:
+        method = get_method(source)
+    except (KeyError, ValueError):
+        return ""
+    return f"; did you mean --method {source}? ({method.name} is an attribution method)"
+
+
 def _from_pretrained(source: str, *, trust_remote_code: bool, local_only: bool):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -145,9 +176,17 @@ def load_model(
                 except OSError:
                     if _hub_offline():
                         raise
+                    unreachable = _hub_unreachable()
+                    if unreachable:
+                        raise ModelLoadError(
+                            f"cannot load model {source!r}: not a local folder and not in the Hugging Face cache, "
+                            f"and the hub cannot be reached ({unreachable}){_method_hint(source)}"
+                        ) from None
                     model, tokenizer = _from_pretrained(
                         source, trust_remote_code=trust_remote_code, local_only=False
                     )
+        except ModelLoadError:
+            raise
         except ValueError as exc:
             if "trust_remote_code" in str(exc):
                 raise ModelLoadError(

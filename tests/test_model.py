@@ -75,3 +75,30 @@ def test_remote_code_never_runs_without_the_flag(tmp_path, bert_dir):
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelLoadError):
         load_model(str(folder), device="cpu")
+
+
+def test_uncached_hub_id_fails_at_once_when_the_hub_is_unreachable(monkeypatch):
+    import socket
+
+    import saliency_cli.model as model_module
+
+    def refuse(address, timeout=None):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    hub_calls = []
+    real = model_module._from_pretrained
+
+    def spy(source, *, trust_remote_code, local_only):
+        hub_calls.append(local_only)
+        return real(source, trust_remote_code=trust_remote_code, local_only=local_only)
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(model_module, "_from_pretrained", spy)
+    with pytest.raises(ModelLoadError, match=r"hub cannot be reached \(huggingface.co:443: Connection refused\); "
+                       r"did you mean --method ig\?"):
+        load_model("ig", device="cpu")
+    with pytest.raises(ModelLoadError, match=r"'no-such-org/no-such-model'.*hub cannot be reached[^;]*$"):
+        load_model("no-such-org/no-such-model", device="cpu")
+    assert hub_calls == [True, True]  # only the local cache was tried, never the hub
