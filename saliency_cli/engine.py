@@ -208,18 +208,20 @@ def _score_fn(lm: LoadedModel):
     return torch.sigmoid if multi else (lambda z: torch.softmax(z, dim=-1))
 
 
-def activation_bytes_per_row(config: Any, length: int) -> int:
+def activation_bytes_per_row(config: Any, length: int, attention: str | None = None) -> int:
     """Estimated activation memory of one row's forward+backward in float32.
 
     Per token and layer about 2 x 34 x hidden bytes are kept for the backward pass (Korthikanti
     et al. 2022, doubled for fp32; 40 here for headroom); eager attention also keeps about
     5 x heads x length scores per token, which fused (SDPA / flash) attention does not.
-    Checked against measured peaks on CPU (BERT-base and MiniLM, 128-483 tokens).
+    Checked against measured peaks on CPU (BERT-base and MiniLM, 128-483 tokens). ``attention``
+    names the kernel the chunk will run with (default: the model's).
     """
     hidden = int(getattr(config, "hidden_size", 768) or 768)
     heads = int(getattr(config, "num_attention_heads", 12) or 12)
     layers = int(getattr(config, "num_hidden_layers", 12) or 12)
-    fused = getattr(config, "_attn_implementation", "eager") in {"sdpa", "flash_attention_2", "flex_attention"}
+    attention = attention or getattr(config, "_attn_implementation", "eager")
+    fused = attention in {"sdpa", "flash_attention_2", "flex_attention"}
     per_token_layer = 2 * (40 * hidden + (0 if fused else 5 * heads * length))
     return max(1, layers * length * per_token_layer + 16 * length * hidden)
 
@@ -337,7 +339,7 @@ def _run_method(
     acc = torch.zeros((len(items), batch.length), dtype=torch.float32, device=lm.device)
     score = _score_fn(lm)
     texts = [e.review.text for e in batch.encs]
-    row_bytes = lambda length: activation_bytes_per_row(lm.model.config, length)  # noqa: E731
+    row_bytes = lambda length: _row_bytes(lm, settings.dtype, length)  # noqa: E731
     longest = lambda a, b: int(rev_len[a // n_points : (b - 1) // n_points + 1].max())  # noqa: E731
     cap = total
     start = 0
@@ -356,7 +358,7 @@ def _run_method(
         try:
             x = method.points(e, b0, ks, plan, params, [texts[int(b)] for b in bb.tolist()], batch.lengths[bb.cpu()])
             x = x.detach().requires_grad_(True)
-            with _autocast(lm, settings.dtype):
+            with _precision(lm, settings.dtype, length):
                 logits = lm.model(inputs_embeds=x, **batch.model_kwargs(bb, length)).logits
             out = score(logits.float()) if settings.attribute == "probability" else logits.float()
             slots = slot_item[rr]
@@ -407,11 +409,50 @@ def _cpu_has_fast_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def _autocast(lm: LoadedModel, dtype: str):
-    """Mixed precision for the model's matmuls; inputs, gradients and sums stay float32."""
+# Eager attention is used under bf16 on CPU while heads x length <= this x hidden^2 (see attention_for).
+EAGER_ATTENTION_RATIO = 0.025
+
+
+def attention_for(lm: LoadedModel, dtype: str, length: int) -> str:
+    """The attention kernel a chunk of ``length`` tokens runs with.
+
+    On CPU, PyTorch's fused SDPA kernel is slower in bfloat16 than in float32 (its backward about
+    2x), so under bf16 autocast plain (eager) attention, whose matmuls run in bf16, is faster
+    until the per-token score work (heads x length) grows large next to the projections
+    (hidden^2): measured 1.1-2x faster up to 256 tokens on MiniLM (hidden 384) and up to 512 on
+    BERT-base, slower beyond ~300 tokens on MiniLM. Elsewhere the model's own choice stands.
+    """
+    current = getattr(lm.model.config, "_attn_implementation", None) or "eager"
+    if lm.device.type != "cpu" or dtype == "float32" or current != "sdpa":
+        return current
+    config = lm.model.config
+    hidden = int(getattr(config, "hidden_size", 768) or 768)
+    heads = int(getattr(config, "num_attention_heads", 12) or 12)
+    return "eager" if heads * length <= EAGER_ATTENTION_RATIO * hidden * hidden else current
+
+
+@contextlib.contextmanager
+def _precision(lm: LoadedModel, dtype: str, length: int) -> Iterator[None]:
+    """Mixed precision for the model's matmuls (inputs, gradients and sums stay float32) and the
+    attention kernel that is fastest for it (``attention_for``), restored afterwards."""
     if dtype == "float32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype))
+        yield
+        return
+    current = getattr(lm.model.config, "_attn_implementation", None)
+    wanted = attention_for(lm, dtype, length)
+    switch = wanted != current and hasattr(lm.model, "set_attn_implementation")
+    if switch:
+        lm.model.set_attn_implementation(wanted)
+    try:
+        with torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype)):
+            yield
+    finally:
+        if switch:
+            lm.model.set_attn_implementation(current)
+
+
+def _row_bytes(lm: LoadedModel, dtype: str, length: int) -> int:
+    return activation_bytes_per_row(lm.model.config, length, attention_for(lm, dtype, length))
 
 
 def _in_chunks(lm: LoadedModel, total: int, step: int, work: Callable[[int, int], None]) -> None:
@@ -431,8 +472,8 @@ def _in_chunks(lm: LoadedModel, total: int, step: int, work: Callable[[int, int]
         start = stop
 
 
-def _rows_per_chunk(lm: LoadedModel, length: int, budget: int) -> int:
-    return max(1, budget // activation_bytes_per_row(lm.model.config, length))
+def _rows_per_chunk(lm: LoadedModel, dtype: str, length: int, budget: int) -> int:
+    return max(1, budget // _row_bytes(lm, dtype, length))
 
 
 def _input_pass(
@@ -452,7 +493,7 @@ def _input_pass(
         rows = torch.arange(start, stop, device=lm.device)
         length = int(batch.lengths[rows.cpu()].max())
         x = emb[rows, :length].detach().requires_grad_(bool(shared))
-        with torch.set_grad_enabled(bool(shared)), _autocast(lm, settings.dtype):
+        with torch.set_grad_enabled(bool(shared)), _precision(lm, settings.dtype, length):
             logits = lm.model(inputs_embeds=x, **batch.model_kwargs(rows, length)).logits
         out = score(logits.float())
         picked_from = out if settings.attribute == "probability" else logits.float()
@@ -477,7 +518,7 @@ def _input_pass(
                 for k, i in enumerate(local):
                     shared_scores[(run.method.name, int(rows[i]), int(tgt[k]))] = per[k]
 
-    _in_chunks(lm, n, _rows_per_chunk(lm, batch.length, budget), work)
+    _in_chunks(lm, n, _rows_per_chunk(lm, settings.dtype, batch.length, budget), work)
     predicted_all = [max(range(len(p)), key=p.__getitem__) for p in probs_rows]
     return probs_rows, values, predicted_all, targets, shared_scores
 
@@ -561,11 +602,11 @@ def _forward_values(
 
     def work(start: int, stop: int) -> None:
         rows = torch.arange(start, stop, device=lm.device)
-        with torch.no_grad(), _autocast(lm, settings.dtype):
+        with torch.no_grad(), _precision(lm, settings.dtype, batch.length):
             logits = lm.model(inputs_embeds=embeds[rows], **batch.model_kwargs(rows)).logits.float()
         out[start:stop] = (score(logits) if settings.attribute == "probability" else logits).cpu()
 
-    _in_chunks(lm, len(batch.encs), _rows_per_chunk(lm, batch.length, budget), work)
+    _in_chunks(lm, len(batch.encs), _rows_per_chunk(lm, settings.dtype, batch.length, budget), work)
     return out
 
 

@@ -238,6 +238,39 @@ def test_bfloat16_autocast_stays_close_to_float32(tiny_lm):
         resolve_dtype("float16", torch.device("cpu"))
 
 
+def test_bfloat16_on_cpu_uses_eager_attention_for_short_chunks_and_restores_the_model(tiny_lm, monkeypatch):
+    import saliency_cli.engine as engine
+
+    assert tiny_lm.model.config._attn_implementation == "sdpa"
+    # tiny model: hidden 32, 2 heads -> eager while 2 x length <= 0.025 x 32^2, i.e. up to 12 tokens
+    assert engine.attention_for(tiny_lm, "bfloat16", 12) == "eager"
+    assert engine.attention_for(tiny_lm, "bfloat16", 13) == "sdpa"
+    assert engine.attention_for(tiny_lm, "float32", 4) == "sdpa"
+    # eager attention keeps its scores for the backward pass: the memory estimate counts them
+    assert engine._row_bytes(tiny_lm, "bfloat16", 12) > engine._row_bytes(tiny_lm, "float32", 12)
+
+    seen = []
+    real_forward = type(tiny_lm.model).forward
+
+    def spy(self, *args, **kwargs):
+        seen.append((self.config._attn_implementation, kwargs["inputs_embeds"].shape[1]))
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny_lm.model), "forward", spy)
+    texts = ["great", "Works as described, arrived on time, good value for money and I would buy it again."]
+    settings = make_settings(["ig"], params={"steps": 4}, attribute="logit", dtype="bfloat16", batch_size=1)
+    bf16 = by_key(explain_reviews(tiny_lm, reviews(texts), settings))
+    assert {impl for impl, length in seen if length <= 12} == {"eager"}
+    assert {impl for impl, length in seen if length > 12} == {"sdpa"}
+    assert tiny_lm.model.config._attn_implementation == "sdpa"  # restored
+    monkeypatch.undo()
+    fp32 = by_key(explain_reviews(tiny_lm, reviews(texts), make_settings(["ig"], params={"steps": 4}, attribute="logit")))
+    for key, e in fp32.items():
+        a = [t.score for t in e.tokens]
+        b = [t.score for t in bf16[key].tokens]
+        assert max(abs(x - y) for x, y in zip(a, b)) <= 0.1 * max(abs(x) for x in a)
+
+
 def test_adaptive_ig_adds_steps_until_delta_is_under_tolerance(tiny_lm):
     from saliency_cli.engine import needs_more_steps
 
