@@ -678,6 +678,26 @@ def needs_more_steps(e: Explanation, tolerance: float) -> bool:
     return abs(e.delta) > tolerance * abs(change)
 
 
+def _batches(
+    lm: LoadedModel, flat: list[tuple[int, int, Encoded]], batch_size: int, budget: int
+) -> Iterator[list[tuple[int, int, Encoded]]]:
+    """Consecutive groups of at most ``batch_size`` encoded reviews, cut earlier where the batch's
+    own tensors (input and baseline embeddings, float32, at its longest length) would pass half the
+    memory budget, so that a large --batch-size of long reviews cannot outgrow it."""
+    hidden = int(getattr(lm.model.config, "hidden_size", 768) or 768)
+    group: list[tuple[int, int, Encoded]] = []
+    longest = 0
+    for item in flat:
+        length = max(longest, item[2].length)
+        if group and (len(group) >= batch_size or (len(group) + 1) * length * hidden * 8 > budget // 2):
+            yield group
+            group, length = [], item[2].length
+        group.append(item)
+        longest = length
+    if group:
+        yield group
+
+
 def _refine_integrated_gradients(
     lm: LoadedModel,
     parts: dict[int, list[Outcome | None]],
@@ -698,8 +718,7 @@ def _refine_integrated_gradients(
             ]
             steps = min(2 * steps, int(run.params["max_steps"]))
             finer = replace(settings, methods=(MethodRun(run.method, {**run.params, "steps": steps}),))
-            for start in range(0, len(pending), settings.batch_size):
-                group = pending[start : start + settings.batch_size]
+            for group in _batches(lm, pending, settings.batch_size, budget):
                 for (pos, w, _), redo in zip(group, _explain_batch(lm, [e for _, _, e in group], finer, budget)):
                     by_target = {e.target.index: e for e in redo.explanations}
                     old = parts[pos][w]
@@ -724,8 +743,7 @@ def _explain_window(
         parts[pos] = [None] * len(windows)
         flat.extend((pos, w, e) for w, e in enumerate(windows))
     flat.sort(key=lambda item: item[2].length)
-    for start in range(0, len(flat), settings.batch_size):
-        group = flat[start : start + settings.batch_size]
+    for group in _batches(lm, flat, settings.batch_size, budget):
         try:
             outcomes = _explain_batch(lm, [e for _, _, e in group], settings, budget)
         except (RuntimeError, ValueError, IndexError):

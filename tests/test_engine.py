@@ -197,6 +197,21 @@ def test_small_memory_budget_gives_same_scores(tiny_lm):
         assert [t.score for t in e.tokens] == pytest.approx([t.score for t in small[key].tokens], abs=1e-7)
 
 
+def test_batches_are_cut_by_the_memory_budget_not_only_the_batch_size(tiny_lm):
+    from saliency_cli.engine import _batches
+
+    encoded = [windows[0] for windows in encode(tiny_lm, reviews())]
+    flat = sorted(((i, 0, e) for i, e in enumerate(encoded)), key=lambda item: item[2].length)
+    assert [len(g) for g in _batches(tiny_lm, flat, 16, 1 << 30)] == [5]
+    assert [len(g) for g in _batches(tiny_lm, flat, 2, 1 << 30)] == [2, 2, 1]
+    # hidden 32: one review of L tokens holds L x 32 x 8 bytes of embeddings; half the budget fits 2 longest
+    budget = 2 * (2 * flat[-1][2].length * 32 * 8)
+    groups = list(_batches(tiny_lm, flat, 16, budget))
+    assert [item for g in groups for item in g] == flat and len(groups) > 1
+    for g in groups:
+        assert len(g) * max(e.length for _, _, e in g) * 32 * 8 <= budget // 2
+
+
 def test_words_are_spans_of_the_text(tiny_lm):
     (e,) = explain_reviews(tiny_lm, reviews(["isn't it the worst? it's fine, 100% sure :)"]), make_settings(["ig"]))
     for w in e.words:
