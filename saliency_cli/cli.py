@@ -107,7 +107,7 @@ def explain(
         None, "--target", "-t", help="predicted|all|LABEL|INDEX; repeatable [default: predicted]."
     ),
     attribute: str = typer.Option("probability", "--attribute", help="probability|logit: the output explained."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews per batch (fewer where long reviews would pass half of --max-memory)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews per batch (fewer where long reviews would pass 1/8 of --max-memory)."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N|mps."),
     dtype: str = typer.Option(
         "float32", "--dtype", help="float32|bfloat16|float16|auto: precision of the model's matmuls (sums stay float32)."

@@ -442,7 +442,10 @@ def _precision(lm: LoadedModel, dtype: str, length: int) -> Iterator[None]:
     wanted = attention_for(lm, dtype, length)
     switch = wanted != current and hasattr(lm.model, "set_attn_implementation")
     if switch:
-        lm.model.set_attn_implementation(wanted)
+        try:
+            lm.model.set_attn_implementation(wanted)
+        except (ValueError, ImportError, AttributeError):  # a model that cannot switch keeps its own
+            switch = False
     try:
         with torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype)):
             yield
@@ -682,14 +685,15 @@ def _batches(
     lm: LoadedModel, flat: list[tuple[int, int, Encoded]], batch_size: int, budget: int
 ) -> Iterator[list[tuple[int, int, Encoded]]]:
     """Consecutive groups of at most ``batch_size`` encoded reviews, cut earlier where the batch's
-    own tensors (input and baseline embeddings, float32, at its longest length) would pass half the
-    memory budget, so that a large --batch-size of long reviews cannot outgrow it."""
+    own tensors (input and baseline embeddings, float32, at its longest length) would pass an eighth
+    of the memory budget, so that a large --batch-size of long reviews cannot outgrow it (BERT-base,
+    512 MB: up to 20 reviews of 512 tokens, 266 of 40)."""
     hidden = int(getattr(lm.model.config, "hidden_size", 768) or 768)
     group: list[tuple[int, int, Encoded]] = []
     longest = 0
     for item in flat:
         length = max(longest, item[2].length)
-        if group and (len(group) >= batch_size or (len(group) + 1) * length * hidden * 8 > budget // 2):
+        if group and (len(group) >= batch_size or (len(group) + 1) * length * hidden * 8 > budget // 8):
             yield group
             group, length = [], item[2].length
         group.append(item)
