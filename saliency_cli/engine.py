@@ -208,6 +208,15 @@ def _score_fn(lm: LoadedModel):
     return torch.sigmoid if multi else (lambda z: torch.softmax(z, dim=-1))
 
 
+def _shape(config: Any) -> tuple[int, int, int]:
+    """(hidden size, attention heads, layers) of a transformer config, BERT-base's where unset."""
+    return (
+        int(getattr(config, "hidden_size", 768) or 768),
+        int(getattr(config, "num_attention_heads", 12) or 12),
+        int(getattr(config, "num_hidden_layers", 12) or 12),
+    )
+
+
 def activation_bytes_per_row(config: Any, length: int, attention: str | None = None) -> int:
     """Estimated activation memory of one row's forward+backward in float32.
 
@@ -217,9 +226,7 @@ def activation_bytes_per_row(config: Any, length: int, attention: str | None = N
     Checked against measured peaks on CPU (BERT-base and MiniLM, 128-483 tokens). ``attention``
     names the kernel the chunk will run with (default: the model's).
     """
-    hidden = int(getattr(config, "hidden_size", 768) or 768)
-    heads = int(getattr(config, "num_attention_heads", 12) or 12)
-    layers = int(getattr(config, "num_hidden_layers", 12) or 12)
+    hidden, heads, layers = _shape(config)
     attention = attention or getattr(config, "_attn_implementation", "eager")
     fused = attention in {"sdpa", "flash_attention_2", "flex_attention"}
     per_token_layer = 2 * (40 * hidden + (0 if fused else 5 * heads * length))
@@ -301,6 +308,27 @@ def _resolve_targets(lm: LoadedModel, targets: Sequence[str], predicted: int) ->
     return out
 
 
+def _padded(lists: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
+    """[len(lists), longest] long tensor of the lists, -1 where a list is shorter."""
+    out = torch.full((len(lists), max(map(len, lists))), -1, dtype=torch.long)
+    for i, values in enumerate(lists):
+        out[i, : len(values)] = torch.tensor(values, dtype=torch.long)
+    return out.to(device)
+
+
+def _grads_per_target(
+    out: torch.Tensor, x: torch.Tensor, slot_target: torch.Tensor
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """One backward per target slot on one forward graph: yields (slot j, rows that have a j-th
+    target, d sum(out[row, target]) / dx). ``slot_target[row, j]`` is a label index or -1."""
+    used = int((slot_target >= 0).sum(1).max())
+    for j in range(used):
+        sel = (slot_target[:, j] >= 0).nonzero().view(-1)
+        picked = out[sel].gather(1, slot_target[sel, j].view(-1, 1)).sum()
+        (grad,) = torch.autograd.grad(picked, x, retain_graph=j < used - 1)
+        yield j, sel, grad
+
+
 def _run_method(
     lm: LoadedModel,
     batch: _Batch,
@@ -326,12 +354,7 @@ def _run_method(
     for i, (b, _) in enumerate(items):
         of_review.setdefault(b, []).append(i)
     order = list(of_review)
-    n_slots = max(len(v) for v in of_review.values())
-    # slot_item[r, j]: the item of review r's j-th target, -1 where it has fewer targets
-    slot_item = torch.full((len(order), n_slots), -1, dtype=torch.long)
-    for r, b in enumerate(order):
-        slot_item[r, : len(of_review[b])] = torch.tensor(of_review[b])
-    slot_item = slot_item.to(lm.device)
+    slot_item = _padded([of_review[b] for b in order], lm.device)  # [review, j]: its j-th target's item
     item_t = torch.tensor([t for _, t in items], device=lm.device)
     rev_b = torch.tensor(order, device=lm.device)
     rev_len = batch.lengths[rev_b.cpu()]
@@ -362,12 +385,8 @@ def _run_method(
                 logits = lm.model(inputs_embeds=x, **batch.model_kwargs(bb, length)).logits
             out = score(logits.float()) if settings.attribute == "probability" else logits.float()
             slots = slot_item[rr]
-            used = int((slots >= 0).sum(1).max())
-            for j in range(used):
-                sel = (slots[:, j] >= 0).nonzero().view(-1)
+            for j, sel, grad in _grads_per_target(out, x, torch.where(slots >= 0, item_t[slots.clamp(min=0)], -1)):
                 item = slots[sel, j]
-                picked = out[sel].gather(1, item_t[item].view(-1, 1)).sum()
-                (grad,) = torch.autograd.grad(picked, x, retain_graph=j < used - 1)
                 per = method.reduce(grad[sel], e[sel], b0[sel] if b0 is not None else None) * mask[sel]
                 found.append((item, per * weights[ks[sel]].view(-1, 1)))
         except torch.OutOfMemoryError:
@@ -425,9 +444,7 @@ def attention_for(lm: LoadedModel, dtype: str, length: int) -> str:
     current = getattr(lm.model.config, "_attn_implementation", None) or "eager"
     if lm.device.type != "cpu" or dtype == "float32" or current != "sdpa":
         return current
-    config = lm.model.config
-    hidden = int(getattr(config, "hidden_size", 768) or 768)
-    heads = int(getattr(config, "num_attention_heads", 12) or 12)
+    hidden, heads, _ = _shape(lm.model.config)
     return "eager" if heads * length <= EAGER_ATTENTION_RATIO * hidden * hidden else current
 
 
@@ -508,18 +525,13 @@ def _input_pass(
             targets[r] = _resolve_targets(lm, settings.targets, predicted)
         if not shared:
             return
-        slots = max(len(targets[r]) for r in rows.tolist())
-        for j in range(slots):
-            local = [i for i, r in enumerate(rows.tolist()) if j < len(targets[r])]
-            tgt = torch.tensor([targets[int(rows[i])][j] for i in local], device=lm.device)
-            sel = torch.tensor(local, device=lm.device)
-            picked = picked_from[sel].gather(1, tgt.view(-1, 1)).sum()
-            (grad,) = torch.autograd.grad(picked, x, retain_graph=j < slots - 1)
-            mask = batch.mask[rows[sel], :length].float()
+        slot_target = _padded([targets[r] for r in rows.tolist()], lm.device)
+        mask = batch.mask[rows, :length].float()
+        for j, sel, grad in _grads_per_target(picked_from, x, slot_target):
             for run in shared:
-                per = (run.method.reduce(grad[sel], x[sel].detach(), None) * mask).cpu()
-                for k, i in enumerate(local):
-                    shared_scores[(run.method.name, int(rows[i]), int(tgt[k]))] = per[k]
+                per = (run.method.reduce(grad[sel], x[sel].detach(), None) * mask[sel]).cpu()
+                for k, i in enumerate(sel.tolist()):
+                    shared_scores[(run.method.name, int(rows[i]), int(slot_target[i, j]))] = per[k]
 
     _in_chunks(lm, n, _rows_per_chunk(lm, settings.dtype, batch.length, budget), work)
     predicted_all = [max(range(len(p)), key=p.__getitem__) for p in probs_rows]
@@ -688,7 +700,7 @@ def _batches(
     own tensors (input and baseline embeddings, float32, at its longest length) would pass an eighth
     of the memory budget, so that a large --batch-size of long reviews cannot outgrow it (BERT-base,
     512 MB: up to 20 reviews of 512 tokens, 266 of 40)."""
-    hidden = int(getattr(lm.model.config, "hidden_size", 768) or 768)
+    hidden, _, _ = _shape(lm.model.config)
     group: list[tuple[int, int, Encoded]] = []
     longest = 0
     for item in flat:
