@@ -105,11 +105,3 @@ def quantize(score: float, scale: float, steps: int = 20) -> int:
     level = int(round(intensity(score, scale) * steps))
     return -level if score < 0 else level
 
-
-def legend_stops(signed: bool, n: int = 9) -> list[tuple[float, str]]:
-    """``n`` evenly spaced ``(relative score, #rrggbb)`` stops: -1..1 if ``signed``, else 0..1."""
-    if n < 2:
-        raise ValueError("legend_stops needs n >= 2")
-    lo = -1.0 if signed else 0.0
-    values = [lo + (1.0 - lo) * i / (n - 1) for i in range(n)]
-    return [(v, hex_color(v, 1.0, signed)) for v in values]

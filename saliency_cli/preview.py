@@ -22,8 +22,9 @@ from rich.text import Text
 
 from saliency_cli import colors
 from saliency_cli.records import Explanation
+from saliency_cli.results import LEVELS as LEVELS  # re-exported
+from saliency_cli.results import check_level, spans
 
-LEVELS = ("word", "token")
 MIN_INTENSITY = 0.1  # below this share of the scale a word keeps the terminal's own background
 
 # C0 controls (but tab and newline), DEL and C1 controls -> one visible character each, so offsets stay valid.
@@ -43,20 +44,10 @@ def score_style(score: float, scale: float, signed: bool) -> Style:
     return Style(bgcolor=Color.from_rgb(*rgb), color=Color.from_rgb(*colors.text_color_for(rgb)))
 
 
-def _items(exp: Explanation, level: str) -> list[tuple[int, int, float, str]]:
-    """``(start, end, score, label)`` of the words or non-special tokens, by position."""
-    if level == "word":
-        items = [(w.start, w.end, w.score, w.word) for w in exp.words]
-    else:
-        items = [(t.start, t.end, t.score, t.token) for t in exp.tokens if not t.special and t.end > t.start]
-    items.sort(key=lambda it: (it[0], it[1]))
-    return items
-
-
 def highlighted_text(exp: Explanation, level: str = "word") -> Text:
     """The review text with each word/token on its score's background colour (near-zero ones left plain)."""
-    items = _items(exp, level)
-    scores = [it[2] for it in items]
+    items = spans(exp, level)
+    scores = [it.score for it in items]
     scale = colors.color_scale(scores)
     signed = colors.is_signed(exp.method, exp.normalization, scores)
     text = safe_text(exp.text)
@@ -77,15 +68,15 @@ def highlighted_text(exp: Explanation, level: str = "word") -> Text:
 
 def top_items(exp: Explanation, k: int = 5, level: str = "word") -> list[tuple[str, float]]:
     """The ``k`` words/tokens with the largest ``|score|`` (earlier first on ties)."""
-    items = [it for it in _items(exp, level) if math.isfinite(it[2])]
-    ranked = sorted(enumerate(items), key=lambda p: (-abs(p[1][2]), p[0]))
-    return [(safe_text(item[3]), item[2]) for _, item in ranked[:k]]
+    items = [it for it in spans(exp, level) if math.isfinite(it.score)]
+    ranked = sorted(enumerate(items), key=lambda p: (-abs(p[1].score), p[0]))
+    return [(safe_text(item.label), item.score) for _, item in ranked[:k]]
 
 
 def _top_table(exp: Explanation, k: int, level: str) -> Table:
     """Rank, word and score of the top-k items."""
-    items = _items(exp, level)
-    scores = [it[2] for it in items]
+    items = spans(exp, level)
+    scores = [it.score for it in items]
     scale = colors.color_scale(scores)
     signed = colors.is_signed(exp.method, exp.normalization, scores)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold dim", padding=(0, 1))
@@ -142,14 +133,13 @@ def _legend(signed: bool, unsigned: bool) -> Text:
 
 def render_preview(console: Console, explanations: Sequence[Explanation], top_k: int = 5, level: str = "word") -> None:
     """Print each review (consecutive explanations sharing an id): coloured text, prediction and top-k tables."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    check_level(level)
     for review_id, group_iter in itertools.groupby(explanations, key=lambda e: e.id):
         group = list(group_iter)
         first = group[0]
         console.rule(Text.assemble(("review ", "dim"), (safe_text(review_id), "bold")), align="left")
         console.print(_prediction(first))
-        kinds = [colors.is_signed(e.method, e.normalization, [it[2] for it in _items(e, level)]) for e in group]
+        kinds = [colors.is_signed(e.method, e.normalization, [it.score for it in spans(e, level)]) for e in group]
         console.print(_legend(any(kinds), not all(kinds)))
         for exp in group:
             console.print()

@@ -93,13 +93,3 @@ def test_quantize():
     assert colors.quantize(-1.0, 1.0, steps=20) == -20
     assert colors.quantize(0.5, 2.0, steps=20) == 5
 
-
-def test_legend_stops():
-    stops = colors.legend_stops(True, 5)
-    assert [v for v, _ in stops] == [-1.0, -0.5, 0.0, 0.5, 1.0]
-    assert stops[0][1] == "#2166ac" and stops[2][1] == "#ffffff" and stops[-1][1] == "#b35806"
-    seq = colors.legend_stops(False, 3)
-    assert [v for v, _ in seq] == [0.0, 0.5, 1.0]
-    assert seq[0][1] == "#ffffff" and seq[-1][1] == colors.to_hex(colors.SEQUENTIAL_RAMP[-1])
-    with pytest.raises(ValueError):
-        colors.legend_stops(True, 1)

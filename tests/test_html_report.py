@@ -10,14 +10,19 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
+import sys
+import threading
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from saliency_cli.html_report import render_report_from_jsonl, write_html_report
-from saliency_cli.records import TokenScore
+from saliency_cli.html_report import HtmlReport, render_report_from_jsonl, write_html_report
+from saliency_cli.outputs import OutputError
+from saliency_cli.records import RowError, TokenScore
 from tests.factories import make_explanation
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -338,6 +343,122 @@ def test_render_from_jsonl_rejects_malformed_line_with_its_number(tmp_path, bad,
         render_report_from_jsonl(src, out)
     assert not out.exists()
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_stylesheet_is_the_package_css_file():
+    static = resources.files("saliency_cli").joinpath("report.css").read_text(encoding="utf-8")
+    assert static.startswith("*{box-sizing:border-box}") and "@media print" in static
+    css = parse(render(three_reviews())).find_all("style")[0].text()
+    assert css.startswith("\n" + static)
+    assert ".p20{background:" in css and "#f1:checked~main" in css  # generated rules follow it
+
+
+def test_incremental_report_matches_write_html_report(tmp_path):
+    exps = three_reviews()
+    errors = [RowError(4, "r4", "empty text"), RowError(5, None, "too long")]
+    out = tmp_path / "report.html"
+    report = HtmlReport(out, level="token", open_first=1, title="Mine")
+    report.add(exps[:2])
+    report.add_error(errors[0])
+    report.add([])  # nothing
+    report.add(exps[2:3])
+    report.add_error(errors[1])
+    report.add(exps[3:])
+    assert not out.exists()
+    assert report.close({"device": "cpu"}) == 3
+    expected = render(exps, level="token", open_first=1, title="Mine", errors=errors, run_info={"device": "cpu"})
+    assert out.read_text(encoding="utf-8") == expected
+    assert "row 4 (r4): empty text" in expected and "row 5: too long" in expected
+    with pytest.raises(ValueError, match="closed"):
+        report.add(exps[:1])
+
+
+def test_discard_writes_nothing(tmp_path):
+    out = tmp_path / "report.html"
+    report = HtmlReport(out)
+    report.add(three_reviews()[:2])
+    report.discard()
+    report.discard()
+    assert not out.exists() and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="closed"):
+        report.close()
+
+
+def test_incremental_report_checks_level_and_path_before_any_review(tmp_path):
+    with pytest.raises(ValueError, match="level"):
+        HtmlReport(tmp_path / "r.html", level="char")
+    with pytest.raises(OutputError, match="does not exist"):
+        HtmlReport(tmp_path / "missing" / "r.html")
+    with pytest.raises(OutputError, match="directory"):
+        HtmlReport(tmp_path)
+
+
+def test_failed_input_leaves_an_existing_report_untouched(tmp_path):
+    out = tmp_path / "report.html"
+    out.write_text("old", encoding="utf-8")
+
+    def gen():
+        yield from three_reviews()
+        raise RuntimeError("model crashed")
+
+    with pytest.raises(RuntimeError):
+        write_html_report(gen(), out)
+    assert out.read_text(encoding="utf-8") == "old"
+    assert not list(tmp_path.glob(".*.part"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_output_is_written_in_place(tmp_path):
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert write_html_report(three_reviews(), fifo) == 3
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    assert received[0].decode("utf-8") == render(three_reviews())
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.fifo"]
+
+
+@pytest.mark.skipif(not os.path.exists(os.devnull) or os.devnull != "/dev/null", reason="needs /dev/null")
+def test_character_device_output_stays_a_device():
+    assert write_html_report(three_reviews(), os.devnull) == 3
+    report = HtmlReport(os.devnull)
+    report.add(three_reviews()[:1])
+    assert report.close() == 1
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert not os.path.exists(os.path.join(os.path.dirname(os.devnull), ".null.part"))
+
+
+def test_dash_writes_to_stdout(capsys, tmp_path):
+    assert write_html_report(three_reviews(), "-", run_info={"k": "\u00e9"}) == 3
+    assert capsys.readouterr().out == render(three_reviews(), run_info={"k": "\u00e9"})
+    assert not (tmp_path / "-").exists() and not Path("-").exists()
+    report = HtmlReport("-")
+    report.add(three_reviews()[3:])
+    print("before", end="")
+    assert report.close() == 1
+    out = capsys.readouterr().out
+    assert out.startswith("before<!DOCTYPE html>") and out.endswith("</html>\n")
+
+
+def test_render_from_jsonl_reads_stdin(tmp_path, monkeypatch):
+    exps = three_reviews() + [make_explanation("r4", "Tr\u00e8s bien \u2014 \U0001f600")]
+    records = [e.to_dict() for e in exps] + [{"row": 9, "id": None, "error": "x"}]
+    data = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    # stdin is read as UTF-8 whatever its declared encoding
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data.encode("utf-8")), encoding="ascii"))
+    out = tmp_path / "report.html"
+    assert render_report_from_jsonl("-", out) == 4
+    doc = out.read_text(encoding="utf-8")
+    assert doc == render(exps, run_info={"source": "<stdin>"}, errors=[RowError(9, None, "x")])
+    assert not sys.stdin.closed
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{}\n{oops\n")))
+    with pytest.raises(ValueError, match=r"^<stdin>:1: not an explanation record"):
+        render_report_from_jsonl("-", out)
 
 
 def chromium_binary() -> str | None:

@@ -1,0 +1,108 @@
+"""Reading saved results back: the JSONL reader and the scored spans of one explanation.
+
+:func:`read_results` is the one reader of results JSONL (the ``explain`` output, see README
+"Output schema"); :func:`spans` is the one place that decides what a word or token level
+highlight covers, shared by the HTML report and the terminal preview.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from contextlib import contextmanager
+from typing import Iterable, Iterator, NamedTuple, TextIO
+
+from saliency_cli.records import SCHEMA_VERSION, Explanation, RowError
+
+LEVELS = ("word", "token")
+STDIN = "-"
+
+
+def check_level(level: str) -> None:
+    """Raise ValueError unless ``level`` is one of :data:`LEVELS`."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+
+
+class Span(NamedTuple):
+    """A scored stretch ``text[start:end]`` of a review; ``label`` is the word or the token string."""
+
+    start: int
+    end: int
+    score: float
+    label: str
+
+
+def spans(exp: Explanation, level: str) -> list[Span]:
+    """The words (``level="word"``) or non-special, non-empty tokens of ``exp``, by position."""
+    if level == "word":
+        items = [Span(w.start, w.end, w.score, w.word) for w in exp.words]
+    else:
+        items = [Span(t.start, t.end, t.score, t.token) for t in exp.tokens if not t.special and t.end > t.start]
+    items.sort(key=lambda it: (it.start, it.end))
+    return items
+
+
+@contextmanager
+def _open_lines(source: str | os.PathLike[str]) -> Iterator[TextIO]:
+    """The lines of a file, or of stdin (as UTF-8) for ``-``."""
+    if str(source) != STDIN:
+        with open(source, encoding="utf-8") as fh:
+            yield fh
+        return
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        yield sys.stdin
+        return
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8")
+    try:
+        yield wrapper
+    finally:
+        wrapper.detach()  # leave sys.stdin open
+
+
+def _parse(line: str, where: str) -> Explanation | RowError:
+    """One JSONL record; ValueError starting with ``where`` if it is not a result or error record."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    if "error" in record and "method" not in record:
+        return RowError(int(record.get("row") or 0), record.get("id"), str(record["error"]))
+    schema = record.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise ValueError(f"{where}: unsupported schema version {schema!r} (expected {SCHEMA_VERSION})")
+    try:
+        return Explanation.from_dict(record)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"{where}: not an explanation record: {what}") from None
+
+
+def _records(lines: Iterable[str], source_name: str) -> Iterator[Explanation | RowError]:
+    for lineno, line in enumerate(lines, start=1):
+        if line.strip():
+            yield _parse(line, f"{source_name}:{lineno}")
+
+
+def read_results(
+    source: str | os.PathLike[str] | Iterable[str], source_name: str | None = None
+) -> Iterator[Explanation | RowError]:
+    """Records of a results JSONL source, one at a time, in order.
+
+    ``source`` is a path, ``-`` for stdin, or any iterable of lines.  Blank lines are skipped;
+    ``{"row", "id", "error"}`` records yield :class:`RowError`, the others :class:`Explanation`.
+    A line that is not JSON, not an object, of another schema version or missing fields raises
+    ``ValueError`` naming ``source_name:line`` (``source_name`` defaults to the path,
+    ``<stdin>`` or ``<input>``).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        name = source_name or ("<stdin>" if str(source) == STDIN else str(source))
+        with _open_lines(source) as fh:
+            yield from _records(fh, name)
+    else:
+        yield from _records(source, source_name or "<input>")
