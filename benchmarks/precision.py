@@ -16,7 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
-from saliency_cli.engine import explain_reviews, make_settings
+from saliency_cli.pipeline import explain_reviews
+from saliency_cli.settings import make_settings
 from saliency_cli.model import load_model
 from saliency_cli.records import Explanation, Review
 

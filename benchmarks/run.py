@@ -146,11 +146,12 @@ def _batches(items: list, size: int):
 
 
 def run_ours(lm, texts, method, batch_size, sg_noise=SG_NOISE, sg_samples=SG_SAMPLES):
-    from saliency_cli.engine import explain_stream, make_settings
+    from saliency_cli.pipeline import explain_stream
     from saliency_cli.records import Review
+    from saliency_cli.settings import make_settings
 
     params = {"samples": sg_samples, "noise": sg_noise} if method == "smooth-grad" else None
-    settings = make_settings([METHOD_NAMES[method]], params=params, batch_size=batch_size)
+    settings = make_settings([METHOD_NAMES[method]], options=params, batch_size=batch_size)
     reviews = [Review(id=str(i), text=t, row=i + 1) for i, t in enumerate(texts)]
     out = []
     for res in explain_stream(lm, reviews, settings):

@@ -37,32 +37,26 @@ def explain(
     device: str = "auto",
     max_length: int | None = None,
     max_memory: int | None = None,
-    steps: int | None = None,
-    baseline: str | None = None,
-    ig_rule: str | None = None,
-    ig_tolerance: float | None = None,
-    ig_max_steps: int | None = None,
-    samples: int | None = None,
-    noise: float | None = None,
-    seed: int | None = None,
     long_text: str = "truncate",
     window_overlap: int | None = None,
     dtype: str = "float32",
+    **method_options: Any,
 ) -> list[Explanation]:
     """Explain texts; returns one Explanation per text x method x target, in input order.
 
     ``model`` is a hub id, a local folder, ``None`` (the embedded default) or a model returned
-    by :func:`load_model`. Raises ValueError if a text cannot be explained (e.g. it is empty).
+    by :func:`load_model`. ``method_options`` are the methods' parameters by keyword (``steps``,
+    ``baseline``, ``ig_rule``, ``samples``, ``seed``, ...; ``saliency-cli methods`` lists them all).
+    Raises ValueError if an option is invalid or a text cannot be explained (e.g. it is empty).
     """
-    from saliency_cli.engine import explain_reviews, make_settings, method_params
     from saliency_cli.model import LoadedModel
+    from saliency_cli.pipeline import explain_reviews
     from saliency_cli.readers import texts_to_reviews
+    from saliency_cli.settings import make_settings
 
-    lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, max_length=max_length)
     settings = make_settings(
         list(methods),
-        params=method_params(steps=steps, baseline=baseline, ig_rule=ig_rule, ig_tolerance=ig_tolerance,
-                             ig_max_steps=ig_max_steps, samples=samples, noise=noise, seed=seed),
+        options=method_options,
         targets=[target] if isinstance(target, str) else list(target),
         attribute=attribute,
         normalization=normalize,
@@ -72,6 +66,7 @@ def explain(
         window_overlap=window_overlap,
         dtype=dtype,
     )
+    lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, max_length=max_length)
     reviews = texts_to_reviews([texts] if isinstance(texts, str) else texts)
     for r in reviews:
         if not r.text.strip():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -17,7 +18,8 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A classifier ready for attribution: model in eval mode, its fast tokenizer, and label names."""
+    """A classifier ready for attribution: model in eval mode, its fast tokenizer, label names, and
+    the hardware facts read once at load: native bf16, and attention variants sharing the weights."""
 
     model: Any
     tokenizer: Any
@@ -25,6 +27,8 @@ class LoadedModel:
     labels: tuple[str, ...]
     device: torch.device
     max_length: int
+    fast_bf16: bool = False
+    variants: Mapping[str, Any] = field(default_factory=dict)
 
     def label_index(self, spec: str) -> int:
         """Resolve a label name (case-insensitive) or an integer index to a label index."""
@@ -148,57 +152,13 @@ def load_model(
     is never run unless ``trust_remote_code`` is true.
     """
     dev = resolve_device(device)
+    if max_length is not None and max_length < 3:
+        raise ModelLoadError("--max-length must be at least 3")
     if source is None:
-        from saliency_cli.default_model import DEFAULT_MODEL_NAME, load_default_model
-
-        try:
-            model, tokenizer = load_default_model()
-        except Exception as exc:  # noqa: BLE001 - surfaced as one line to the user
-            raise ModelLoadError(f"cannot load the embedded default model: {exc}") from exc
-        name = DEFAULT_MODEL_NAME
+        model, tokenizer, name = _load_default()
     else:
+        model, tokenizer = _load_named(source, trust_remote_code=trust_remote_code)
         name = source
-        path = Path(source).expanduser()
-        # Hub ids are "name" or "org/name"; anything else that does not exist is a missing folder.
-        looks_local = path.exists() or source.startswith((".", "/", "~", "\\")) or source.count("/") > 1
-        if looks_local and not path.is_dir():
-            raise ModelLoadError(f"model folder not found: {source}")
-        try:
-            if path.is_dir():
-                model, tokenizer = _from_pretrained(
-                    str(path), trust_remote_code=trust_remote_code, local_only=True
-                )
-            else:
-                try:
-                    model, tokenizer = _from_pretrained(
-                        source, trust_remote_code=trust_remote_code, local_only=True
-                    )
-                except OSError:
-                    if _hub_offline():
-                        raise
-                    unreachable = _hub_unreachable()
-                    if unreachable:
-                        raise ModelLoadError(
-                            f"cannot load model {source!r}: not a local folder and not in the Hugging Face cache, "
-                            f"and the hub cannot be reached ({unreachable}){_method_hint(source)}"
-                        ) from None
-                    model, tokenizer = _from_pretrained(
-                        source, trust_remote_code=trust_remote_code, local_only=False
-                    )
-        except ModelLoadError:
-            raise
-        except ValueError as exc:
-            if "trust_remote_code" in str(exc):
-                raise ModelLoadError(
-                    f"model {source!r} needs custom code from its repository; rerun with --trust-remote-code "
-                    "if you trust it"
-                ) from exc
-            raise ModelLoadError(f"cannot load model {source!r}: {_first_line(exc)}") from exc
-        except (OSError, KeyError, RuntimeError) as exc:
-            raise ModelLoadError(
-                f"cannot load model {source!r}: not a local folder and not in the Hugging Face cache, "
-                f"and the hub could not be reached ({_first_line(exc)})"
-            ) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(
             f"model {name!r} has no fast tokenizer; saliency-cli needs one for character offsets"
@@ -211,13 +171,95 @@ def load_model(
         p.requires_grad_(False)
     limit = _model_max_length(model, tokenizer)
     if max_length is not None:
-        if max_length < 3:
-            raise ModelLoadError("--max-length must be at least 3")
         limit = min(limit, max_length)
     labels = _labels_of(model.config)
     if not labels:
         raise ModelLoadError(f"model {name!r} declares no labels (config.num_labels is 0)")
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name, labels=labels, device=dev, max_length=limit)
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, name=name, labels=labels, device=dev, max_length=limit,
+        fast_bf16=native_bf16(dev), variants=attention_variants(model, dev),
+    )
+
+
+def _load_default() -> tuple[Any, Any, str]:
+    from saliency_cli.default_model import DEFAULT_MODEL_NAME, load_default_model
+
+    try:
+        model, tokenizer = load_default_model()
+    except Exception as exc:  # noqa: BLE001 - surfaced as one line to the user
+        raise ModelLoadError(f"cannot load the embedded default model: {exc}") from exc
+    return model, tokenizer, DEFAULT_MODEL_NAME
+
+
+def _load_named(source: str, *, trust_remote_code: bool) -> tuple[Any, Any]:
+    """A local folder, else the Hugging Face cache, else the hub (unless offline or unreachable)."""
+    path = Path(source).expanduser()
+    # Hub ids are "name" or "org/name"; anything else that does not exist is a missing folder.
+    looks_local = path.exists() or source.startswith((".", "/", "~", "\\")) or source.count("/") > 1
+    if looks_local and not path.is_dir():
+        raise ModelLoadError(f"model folder not found: {source}")
+    try:
+        if path.is_dir():
+            return _from_pretrained(str(path), trust_remote_code=trust_remote_code, local_only=True)
+        try:
+            return _from_pretrained(source, trust_remote_code=trust_remote_code, local_only=True)
+        except OSError:
+            if _hub_offline():
+                raise
+            unreachable = _hub_unreachable()
+            if unreachable:
+                raise ModelLoadError(
+                    f"cannot load model {source!r}: not a local folder and not in the Hugging Face cache, "
+                    f"and the hub cannot be reached ({unreachable}){_method_hint(source)}"
+                ) from None
+            return _from_pretrained(source, trust_remote_code=trust_remote_code, local_only=False)
+    except ModelLoadError:
+        raise
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(
+                f"model {source!r} needs custom code from its repository; rerun with --trust-remote-code "
+                "if you trust it"
+            ) from exc
+        raise ModelLoadError(f"cannot load model {source!r}: {_first_line(exc)}") from exc
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"cannot load model {source!r}: not a local folder and not in the Hugging Face cache, "
+            f"and the hub could not be reached ({_first_line(exc)})"
+        ) from exc
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bfloat16 matmuls natively: CUDA with bf16, or a CPU with AVX512-BF16 / AMX."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def attention_variants(model: Any, device: torch.device) -> dict[str, Any]:
+    """Other attention kernels of the same model, sharing its weights (no copy of the parameters).
+
+    On CPU a model running fused SDPA attention also gets an eager variant, which is faster under
+    bf16 for short inputs (see ``engine.precision.attention_for``). Built once here, so no chunk
+    ever switches the shared model's kernel. A model that cannot switch gets none.
+    """
+    current = getattr(model.config, "_attn_implementation", None)
+    if device.type != "cpu" or current != "sdpa" or not hasattr(model, "set_attn_implementation"):
+        return {}
+    shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
+    variant = copy.deepcopy(model, shared)
+    try:
+        variant.set_attn_implementation("eager")
+    except (ValueError, ImportError, AttributeError):
+        return {}
+    return {"eager": variant}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,17 +1,20 @@
-"""One explain run: reviews stream through the engine into a writer; row errors are counted, not fatal.
+"""The local runner: reviews stream through the engine's per-batch core into a writer; row errors
+are counted, not fatal.
 
-This is the plain function behind ``saliency-cli explain``; the CLI only parses flags, prints and
-maps the summary to an exit code.
+``run_explain`` is the plain function behind ``saliency-cli explain``; the CLI only parses flags,
+prints and maps the summary to an exit code. ``explain_reviews`` is the in-memory variant behind
+the Python API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-from saliency_cli.engine import EngineSettings, Outcome, explain_stream
+from saliency_cli.engine import Outcome, explain_batch, prepare
 from saliency_cli.model import LoadedModel
 from saliency_cli.records import Explanation, Review, RowError
+from saliency_cli.settings import Settings
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 1
@@ -39,6 +42,43 @@ class RunSummary:
         return EXIT_OK
 
 
+def explain_stream(
+    lm: LoadedModel,
+    reviews: Iterable[Review | RowError],
+    settings: Settings,
+    should_stop: Callable[[], bool] = lambda: False,
+    window: int | None = None,
+) -> Iterator[Outcome | RowError]:
+    """Explain a stream of reviews; yields one Outcome or RowError per input item, in input order.
+
+    Reviews go to the core ``window`` at a time (default 8 x batch size), so memory does not grow
+    with the input. When ``should_stop()`` turns true, the window in progress is finished and
+    yielded, then it stops.
+    """
+    ctx = prepare(lm, settings)
+    window = window or settings.batch_size * 8
+    pending: list[Review | RowError] = []
+    for item in reviews:
+        if not pending and should_stop():
+            return
+        pending.append(item)
+        if len(pending) >= window:
+            yield from explain_batch(ctx, pending)
+            pending = []
+    if pending:
+        yield from explain_batch(ctx, pending)
+
+
+def explain_reviews(lm: LoadedModel, reviews: Iterable[Review], settings: Settings) -> list[Explanation]:
+    """Explain reviews in memory; raises ValueError on the first row that cannot be explained."""
+    out: list[Explanation] = []
+    for res in explain_stream(lm, reviews, settings):
+        if isinstance(res, RowError):
+            raise ValueError(f"row {res.row} (id {res.id}): {res.error}")
+        out.extend(res.explanations)
+    return out
+
+
 def _skip_done(
     items: Iterable[Review | RowError], done: set[str], skipped: list[int], exhausted: list[bool]
 ) -> Iterable[Review | RowError]:
@@ -53,7 +93,7 @@ def _skip_done(
 def run_explain(
     lm: LoadedModel,
     items: Iterable[Review | RowError],
-    settings: EngineSettings,
+    settings: Settings,
     write: Callable[[list[Explanation]], None],
     *,
     done: set[str] | None = None,

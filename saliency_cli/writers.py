@@ -17,16 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
+from saliency_cli.outputs import OutputError
 from saliency_cli.records import Explanation, RowError
 
 OUTPUT_FORMATS = ("jsonl", "csv")
 LEVELS = ("token", "word")
 TOKEN_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "token", "start", "end", "score", "special")
 WORD_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "word", "start", "end", "score")
-
-
-class OutputError(Exception):
-    """The output cannot be written (a user error: exit code 1)."""
 
 
 def output_format(path: str | None, fmt: str | None) -> str:
@@ -145,7 +142,6 @@ class ResultWriter:
         self.fmt, self.level = fmt, level
         self.path = None if path in (None, "-") else Path(path)
         self.done: set[str] = set()
-        self.rows_written = 0
         self._stream: IO[bytes] | None = None
         self._fd: int | None = None
         header_done = False
@@ -192,7 +188,6 @@ class ResultWriter:
             return
         text = jsonl_lines(explanations) if self.fmt == "jsonl" else _csv_text(csv_rows(explanations, self.level))
         self._write(text)
-        self.rows_written += 1
 
     def close(self, complete: bool) -> None:
         """Flush; on a complete run rename ``.partial`` to the final name, else keep it for --resume."""

@@ -9,7 +9,9 @@ import math
 import pytest
 import torch
 
-from saliency_cli.engine import encode, explain_reviews, explain_stream, make_settings
+from saliency_cli.engine.encoding import encode
+from saliency_cli.pipeline import explain_reviews, explain_stream
+from saliency_cli.settings import make_settings
 from saliency_cli.records import Review, RowError
 from tests.conftest import CORPUS
 
@@ -114,7 +116,7 @@ def test_gradient_norm_matches_directional_derivative(tiny_lm):
 
 
 def test_smoothgrad_same_seed_repeats_alone_or_in_batch(tiny_lm):
-    s = make_settings(["sg"], params={"seed": 7, "samples": 8})
+    s = make_settings(["sg"], options={"seed": 7, "samples": 8})
     first = by_key(explain_reviews(tiny_lm, reviews(), s))
     again = by_key(explain_reviews(tiny_lm, reviews(), s))
     alone = by_key(explain_reviews(tiny_lm, reviews(TEXTS[1:2]), s))
@@ -123,14 +125,14 @@ def test_smoothgrad_same_seed_repeats_alone_or_in_batch(tiny_lm):
     (solo,) = alone.values()
     ref = next(e for k, e in first.items() if k[0] == "2")
     assert [t.score for t in solo.tokens] == pytest.approx([t.score for t in ref.tokens], abs=1e-7)
-    other_seed = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], params={"seed": 8, "samples": 8})))
+    other_seed = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], options={"seed": 8, "samples": 8})))
     assert any(
         [t.score for t in e.tokens] != [t.score for t in other_seed[k].tokens] for k, e in first.items()
     )
 
 
 def test_noise_free_smoothgrad_is_gradient_x_input(tiny_lm):
-    sg = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], params={"noise": 0.0, "samples": 3})))
+    sg = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], options={"noise": 0.0, "samples": 3})))
     gxi = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["gxi"])))
     for (rid, _, t), e in sg.items():
         ref = gxi[(rid, "gradient-x-input", t)]
@@ -191,22 +193,23 @@ def test_truncation_is_flagged_with_dropped_count(tiny_lm):
 
 
 def test_small_memory_budget_gives_same_scores(tiny_lm):
-    big = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16})))
-    small = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16}, max_memory=1 << 20)))
+    big = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16})))
+    small = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16}, max_memory=1 << 20)))
     for key, e in big.items():
         assert [t.score for t in e.tokens] == pytest.approx([t.score for t in small[key].tokens], abs=1e-7)
 
 
 def test_batches_are_cut_by_the_memory_budget_not_only_the_batch_size(tiny_lm):
-    from saliency_cli.engine import _batches
+    from saliency_cli.engine.budget import groups as cut
 
     encoded = [windows[0] for windows in encode(tiny_lm, reviews())]
     flat = sorted(((i, 0, e) for i, e in enumerate(encoded)), key=lambda item: item[2].length)
-    assert [len(g) for g in _batches(tiny_lm, flat, 16, 1 << 30)] == [5]
-    assert [len(g) for g in _batches(tiny_lm, flat, 2, 1 << 30)] == [2, 2, 1]
+    length = lambda item: item[2].length  # noqa: E731
+    assert [len(g) for g in cut(tiny_lm, flat, length, 16, 1 << 30)] == [5]
+    assert [len(g) for g in cut(tiny_lm, flat, length, 2, 1 << 30)] == [2, 2, 1]
     # hidden 32: one review of L tokens holds L x 32 x 8 bytes of embeddings; an eighth of the budget fits 2 longest
     budget = 8 * (2 * flat[-1][2].length * 32 * 8)
-    groups = list(_batches(tiny_lm, flat, 16, budget))
+    groups = list(cut(tiny_lm, flat, length, 16, budget))
     assert [item for g in groups for item in g] == flat and len(groups) > 1
     for g in groups:
         assert len(g) * max(e.length for _, _, e in g) * 32 * 8 <= budget // 8
@@ -224,7 +227,7 @@ def test_long_text_window_covers_the_whole_review(tiny_lm):
     long_text = " ".join(words)
     windows = encode(tiny_lm, [Review("1", long_text, 1)], long_text="window")[0]
     assert len(windows) > 2 and all(w.length <= tiny_lm.max_length for w in windows)
-    settings = make_settings(["ig"], params={"steps": 16}, long_text="window", normalization="max")
+    settings = make_settings(["ig"], options={"steps": 16}, long_text="window", normalization="max")
     (e,) = explain_reviews(tiny_lm, [Review("1", long_text, 1), Review("2", "short one", 2)], settings)[:1]
     assert e.windows == len(windows) and not e.truncated and e.dropped_tokens == 0
     assert [w.word for w in e.words] == long_text.split()
@@ -232,29 +235,32 @@ def test_long_text_window_covers_the_whole_review(tiny_lm):
     assert e.tokens[-1].end == len(long_text)
     assert sum(e.prediction.probs.values()) == pytest.approx(1.0, rel=1e-5)
     # A short review in the same run is untouched by the window mode.
-    short = explain_reviews(tiny_lm, [Review("2", "short one", 2)], make_settings(["ig"], params={"steps": 16}, normalization="max"))
+    short = explain_reviews(tiny_lm, [Review("2", "short one", 2)], make_settings(["ig"], options={"steps": 16}, normalization="max"))
     windowed = explain_reviews(tiny_lm, [Review("2", "short one", 2)], settings)
     assert [t.score for t in short[0].tokens] == pytest.approx([t.score for t in windowed[0].tokens], abs=1e-9)
 
 
 def test_bfloat16_autocast_stays_close_to_float32(tiny_lm):
-    from saliency_cli.engine import resolve_dtype
+    from saliency_cli.engine.precision import resolve_dtype
 
-    fp32 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16}, attribute="logit")))
-    bf16 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params={"steps": 16}, attribute="logit",
+    fp32 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16}, attribute="logit")))
+    bf16 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16}, attribute="logit",
                                                                     dtype="bfloat16")))
     for key, e in fp32.items():
         a = [t.score for t in e.tokens]
         b = [t.score for t in bf16[key].tokens]
         scale = max(abs(x) for x in a)
         assert max(abs(x - y) for x, y in zip(a, b)) <= 0.1 * scale
-    assert resolve_dtype("auto", torch.device("cpu")) in {"float32", "bfloat16"}
+    # auto follows the hardware fact read at model load
+    assert resolve_dtype("auto", dataclasses.replace(tiny_lm, fast_bf16=True)) == "bfloat16"
+    assert resolve_dtype("auto", dataclasses.replace(tiny_lm, fast_bf16=False)) == "float32"
+    assert resolve_dtype("BFloat16", tiny_lm) == "bfloat16"
     with pytest.raises(ValueError, match="float16 is not supported on CPU"):
-        resolve_dtype("float16", torch.device("cpu"))
+        resolve_dtype("float16", tiny_lm)
 
 
 def test_bfloat16_on_cpu_uses_eager_attention_for_short_chunks_and_restores_the_model(tiny_lm, monkeypatch):
-    import saliency_cli.engine as engine
+    import saliency_cli.engine.precision as engine
 
     assert tiny_lm.model.config._attn_implementation == "sdpa"
     # tiny model: hidden 32, 2 heads -> eager while 2 x length <= 0.025 x 32^2, i.e. up to 12 tokens
@@ -262,7 +268,7 @@ def test_bfloat16_on_cpu_uses_eager_attention_for_short_chunks_and_restores_the_
     assert engine.attention_for(tiny_lm, "bfloat16", 13) == "sdpa"
     assert engine.attention_for(tiny_lm, "float32", 4) == "sdpa"
     # eager attention keeps its scores for the backward pass: the memory estimate counts them
-    assert engine._row_bytes(tiny_lm, "bfloat16", 12) > engine._row_bytes(tiny_lm, "float32", 12)
+    assert engine.row_bytes(tiny_lm, "bfloat16", 12) > engine.row_bytes(tiny_lm, "float32", 12)
 
     seen = []
     real_forward = type(tiny_lm.model).forward
@@ -273,13 +279,13 @@ def test_bfloat16_on_cpu_uses_eager_attention_for_short_chunks_and_restores_the_
 
     monkeypatch.setattr(type(tiny_lm.model), "forward", spy)
     texts = ["great", "Works as described, arrived on time, good value for money and I would buy it again."]
-    settings = make_settings(["ig"], params={"steps": 4}, attribute="logit", dtype="bfloat16", batch_size=1)
+    settings = make_settings(["ig"], options={"steps": 4}, attribute="logit", dtype="bfloat16", batch_size=1)
     bf16 = by_key(explain_reviews(tiny_lm, reviews(texts), settings))
     assert {impl for impl, length in seen if length <= 12} == {"eager"}
     assert {impl for impl, length in seen if length > 12} == {"sdpa"}
     assert tiny_lm.model.config._attn_implementation == "sdpa"  # restored
     monkeypatch.undo()
-    fp32 = by_key(explain_reviews(tiny_lm, reviews(texts), make_settings(["ig"], params={"steps": 4}, attribute="logit")))
+    fp32 = by_key(explain_reviews(tiny_lm, reviews(texts), make_settings(["ig"], options={"steps": 4}, attribute="logit")))
     for key, e in fp32.items():
         a = [t.score for t in e.tokens]
         b = [t.score for t in bf16[key].tokens]
@@ -287,13 +293,16 @@ def test_bfloat16_on_cpu_uses_eager_attention_for_short_chunks_and_restores_the_
 
 
 def test_adaptive_ig_adds_steps_until_delta_is_under_tolerance(tiny_lm):
-    from saliency_cli.engine import needs_more_steps
+    from saliency_cli.engine.core import needs_more_steps as gap_too_large
 
-    base = {"steps": 2, "rule": "riemann-left"}
-    coarse = explain_reviews(tiny_lm, reviews(), make_settings(["ig"], params=base, attribute="logit"))
+    def needs_more_steps(e, tolerance):
+        return gap_too_large([t.score for t in e.tokens], e.delta, tolerance)
+
+    base = {"steps": 2, "ig_rule": "riemann-left"}
+    coarse = explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options=base, attribute="logit"))
     assert any(needs_more_steps(e, 0.02) for e in coarse)
     adaptive = explain_reviews(tiny_lm, reviews(), make_settings(
-        ["ig"], params={**base, "tolerance": 0.02, "max_steps": 1024}, attribute="logit"))
+        ["ig"], options={**base, "ig_tolerance": 0.02, "ig_max_steps": 1024}, attribute="logit"))
     assert [e.id for e in adaptive] == [e.id for e in coarse]
     for before, after in zip(coarse, adaptive):
         steps = after.params["steps"]
@@ -324,7 +333,7 @@ def test_stream_reads_lazily_holding_one_window(tiny_lm):
 
 
 def test_out_of_memory_halves_the_chunk_and_retries(tiny_lm, monkeypatch):
-    settings = make_settings(["ig", "grad"], params={"steps": 16}, max_memory=64 << 20)
+    settings = make_settings(["ig", "grad"], options={"steps": 16}, max_memory=64 << 20)
     reference = by_key(explain_reviews(tiny_lm, reviews(), settings))
     real_forward = type(tiny_lm.model).forward
     sizes = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from saliency_cli.engine import explain_reviews, make_settings
+from saliency_cli.pipeline import explain_reviews
+from saliency_cli.settings import make_settings
 from saliency_cli.model import ModelLoadError, load_model, resolve_device
 from saliency_cli.records import Review
 from tests.conftest import ARCHITECTURES, LABELS
@@ -16,7 +17,7 @@ TEXT = "Not buying it any sooner! Other brands do a much better job"
 def test_every_architecture_explains_with_every_method(tiny_model_dir, arch):
     lm = load_model(str(tiny_model_dir(arch)), device="cpu")
     assert lm.labels == tuple(LABELS.values())
-    ex = explain_reviews(lm, [Review("1", TEXT, 1)], make_settings(["grad", "gxi", "ig", "sg"], params={"steps": 20}))
+    ex = explain_reviews(lm, [Review("1", TEXT, 1)], make_settings(["grad", "gxi", "ig", "sg"], options={"steps": 20}))
     assert [e.method for e in ex] == ["gradient", "gradient-x-input", "integrated-gradients", "smooth-grad"]
     ig = ex[2]
     total = sum(t.score for t in ig.tokens)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from saliency_cli.engine import make_settings
+from saliency_cli.settings import make_settings
 from saliency_cli.pipeline import EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, run_explain
 from saliency_cli.records import Review, RowError
 

@@ -1,14 +1,23 @@
-"""Registry of saliency methods: canonical names and aliases map to one instance each."""
+"""Registry of saliency methods: canonical names and aliases map to one instance each.
+
+Adding a method: one module with a ``GradientMethod`` or ``PerturbationMethod`` subclass, and
+one entry in ``METHODS`` below (see docs/architecture.md).
+"""
 
 from __future__ import annotations
 
-from saliency_cli.methods.base import Method, Param, Plan
+from saliency_cli.methods.base import (
+    Attribution, GradientMethod, Method, Param, ParamError, PerturbationMethod, Plan,
+)
 from saliency_cli.methods.gradient import Gradient
 from saliency_cli.methods.gradient_x_input import GradientXInput
 from saliency_cli.methods.integrated_gradients import IntegratedGradients
+from saliency_cli.methods.occlusion import Occlusion
 from saliency_cli.methods.smooth_grad import SmoothGrad
 
-METHODS: dict[str, Method] = {m.name: m for m in (Gradient(), GradientXInput(), IntegratedGradients(), SmoothGrad())}
+METHODS: dict[str, Method] = {
+    m.name: m for m in (Gradient(), GradientXInput(), IntegratedGradients(), SmoothGrad(), Occlusion())
+}
 ALIASES: dict[str, str] = {alias: m.name for m in METHODS.values() for alias in m.aliases}
 
 
@@ -23,4 +32,7 @@ def get_method(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}; available: {known}") from None
 
 
-__all__ = ["ALIASES", "METHODS", "Method", "Param", "Plan", "get_method"]
+__all__ = [
+    "ALIASES", "METHODS", "Attribution", "GradientMethod", "Method", "Param", "ParamError",
+    "PerturbationMethod", "Plan", "get_method",
+]

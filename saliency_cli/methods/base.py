@@ -1,9 +1,15 @@
-"""The small contract every saliency method implements, so one engine can run them all.
+"""The contracts a saliency method implements, in two families, so one engine can run them all.
 
-A method explains one (review, target) item by evaluating the model's gradient at ``n`` points
-built from the input embeddings, reducing each point's gradient to one score per token, and
-taking a weighted sum of those per-point scores. All four built-in methods fit this shape,
-which lets the engine pack points of many reviews into one forward/backward pass.
+* A **gradient method** explains one (review, target) item from the model's gradient at ``n``
+  points built from the input embeddings (``plan`` and ``points``), reduces each point's gradient
+  to one score per token (``reduce``) and sums the per-point scores with the plan's weights. The
+  engine packs the points of many reviews into chunks and runs the forward and backward passes.
+* A **perturbation method** (forward passes only) asks for the model's output on perturbed copies
+  of a review: ``masks`` says which features (words or tokens) each copy keeps, and ``attribute``
+  turns the outputs of those copies into one score per feature. The engine builds the copies'
+  token ids, packs copies of many reviews into batches by length, and runs them without gradients.
+
+Methods own their math; the engine owns batching, memory, precision and targets.
 """
 
 from __future__ import annotations
@@ -12,36 +18,52 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
 
 @dataclass(frozen=True)
 class Param:
-    """One user-facing parameter of a method: its default and a one-line help text."""
+    """One user-facing parameter of a method, declared once.
+
+    ``option`` is its name in the Python API and, with ``-`` for ``_``, its CLI flag (``--option``);
+    it defaults to ``name``, the key recorded in the output's ``params``.
+    """
 
     name: str
     default: Any
     help: str
+    type: type = str
+    option: str = ""
+
+    @property
+    def keyword(self) -> str:
+        """The API keyword (and, dashed, the CLI flag) of this parameter."""
+        return self.option or self.name
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.keyword.replace("_", "-")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What a method needs for one run: per-point weights, and interpolation coefficients if any."""
+class ParamError(ValueError):
+    """A method parameter has a value the method cannot use; names the parameter, not a CLI flag."""
 
-    weights: tuple[float, ...]
-    alphas: tuple[float, ...] | None = None
-    needs_baseline: bool = False
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
 
 
 class Method:
-    """Base class: subclasses set the class attributes and override the three hooks."""
+    """What every method has: names, a one-line summary, its parameters and their validation."""
 
     name: str = ""
     aliases: tuple[str, ...] = ()
     summary: str = ""
     signed: bool = True
+    family: str = ""
     params: tuple[Param, ...] = ()
-    at_input: bool = False  # one gradient at the input itself: shares the prediction's forward pass
 
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters recorded in the output: defaults overridden by the user's values."""
@@ -53,7 +75,23 @@ class Method:
         return out
 
     def validate(self, params: Mapping[str, Any]) -> None:
-        """Raise ValueError for parameters the method cannot use."""
+        """Raise ParamError for parameters the method cannot use."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a gradient method needs for one run: per-point weights, and interpolation coefficients if any."""
+
+    weights: tuple[float, ...]
+    alphas: tuple[float, ...] | None = None
+    needs_baseline: bool = False
+
+
+class GradientMethod(Method):
+    """Gradients at ``n`` points per item, reduced per token and summed with the plan's weights."""
+
+    family = "gradient"
+    at_input: bool = False  # one gradient at the input itself: shares the prediction's forward pass
 
     def plan(self, params: Mapping[str, Any]) -> Plan:
         """Points and weights for one item."""
@@ -74,6 +112,29 @@ class Method:
 
     def reduce(self, grad: torch.Tensor, emb: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
         """Per-token scores [R, L] from the gradients at the chunk's points (fp32)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A perturbation method's answer for one (review, target): a score per feature, and extras for ``params``."""
+
+    scores: np.ndarray
+    extra: Mapping[str, Any] | None = None
+
+
+class PerturbationMethod(Method):
+    """Model outputs on perturbed copies of a review, turned into one score per feature."""
+
+    family = "perturbation"
+
+    def masks(self, n_features: int, params: Mapping[str, Any], key: str) -> np.ndarray:
+        """Boolean [copies, n_features]: True keeps a feature, False replaces it. ``key`` identifies the
+        review (its text), so randomised methods draw the same copies for it in any batch or run."""
+        raise NotImplementedError
+
+    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping[str, Any]) -> Attribution:
+        """Scores per feature from ``values[i]``, the explained output on copy ``masks[i]`` (float64)."""
         raise NotImplementedError
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from saliency_cli.methods.base import Method, Plan
+from saliency_cli.methods.base import GradientMethod, Plan
 
 
-class Gradient(Method):
+class Gradient(GradientMethod):
     name = "gradient"
     aliases = ("grad",)
     summary = "L2 norm of the gradient of the target score w.r.t. each token's embedding (unsigned)"
     signed = False
-
     at_input = True
 
     def plan(self, params):

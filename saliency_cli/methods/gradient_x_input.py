@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from saliency_cli.methods.base import Method, Plan
+from saliency_cli.methods.base import GradientMethod, Plan
 
 
-class GradientXInput(Method):
+class GradientXInput(GradientMethod):
     name = "gradient-x-input"
     aliases = ("gxi",)
     summary = "dot product of the gradient and the token embedding (signed, first-order Taylor term)"
-
     at_input = True
 
     def plan(self, params):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from saliency_cli.methods.base import Method, Param, Plan
+from saliency_cli.methods.base import GradientMethod, Param, ParamError, Plan
 
 RULES = ("gauss-legendre", "riemann-trapezoid", "riemann-middle", "riemann-left", "riemann-right")
 BASELINES = ("pad", "zero", "mask")
@@ -36,26 +36,30 @@ def quadrature(rule: str, steps: int) -> tuple[tuple[float, ...], tuple[float, .
     raise ValueError(f"unknown integration rule {rule!r}; choose from {', '.join(RULES)}")
 
 
-class IntegratedGradients(Method):
+class IntegratedGradients(GradientMethod):
     name = "integrated-gradients"
     aliases = ("ig",)
     summary = "path integral of gradients from a baseline to the input, times (input - baseline) (signed)"
     params = (
-        Param("steps", 50, "number of points on the path (model evaluations per review and target)"),
+        Param("steps", 50, "number of points on the path (model evaluations per review and target)", int),
         Param("baseline", "pad", "pad|zero|mask: what non-special tokens become at the start of the path"),
-        Param("rule", "gauss-legendre", "quadrature: " + "|".join(RULES)),
-        Param("tolerance", None, "adaptive: double the steps of a review until |delta| <= tolerance x |F(x) - F(x')|"),
-        Param("max_steps", 800, "adaptive: upper limit of steps per review"),
+        Param("rule", "gauss-legendre", "quadrature: " + "|".join(RULES), option="ig_rule"),
+        Param("tolerance", None, "adaptive: double the steps of a review until |delta| <= tolerance x |F(x) - F(x')|",
+              float, option="ig_tolerance"),
+        Param("max_steps", 800, "adaptive: upper limit of steps per review", int, option="ig_max_steps"),
     )
 
     def validate(self, params):
         if int(params["steps"]) < 1:
-            raise ValueError("--steps must be at least 1")
+            raise ParamError("steps", "must be at least 1")
         if params["baseline"] not in BASELINES:
-            raise ValueError(f"unknown baseline {params['baseline']!r}; choose from {', '.join(BASELINES)}")
-        quadrature(params["rule"], int(params["steps"]))
+            raise ParamError("baseline", f"unknown baseline {params['baseline']!r}; choose from {', '.join(BASELINES)}")
+        try:
+            quadrature(params["rule"], int(params["steps"]))
+        except ValueError as exc:
+            raise ParamError("rule", str(exc)) from None
         if params["tolerance"] is not None and not 0 < float(params["tolerance"]) < 1:
-            raise ValueError("--ig-tolerance must be between 0 and 1 (a fraction of F(x) - F(baseline))")
+            raise ParamError("tolerance", "must be between 0 and 1 (a fraction of F(x) - F(baseline))")
 
     def resolve(self, given):
         """Recorded parameters; the adaptive ones only when adaptive mode is on."""

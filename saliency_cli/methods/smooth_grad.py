@@ -12,24 +12,24 @@ from __future__ import annotations
 
 import torch
 
-from saliency_cli.methods.base import Method, Param, Plan, stable_seed
+from saliency_cli.methods.base import GradientMethod, Param, ParamError, Plan, stable_seed
 
 
-class SmoothGrad(Method):
+class SmoothGrad(GradientMethod):
     name = "smooth-grad"
     aliases = ("sg",)
     summary = "gradient x input averaged over noisy copies of the embeddings (signed, denoised)"
     params = (
-        Param("samples", 20, "noisy copies per review and target"),
-        Param("noise", 0.1, "noise std relative to the review's embedding range (max - min)"),
-        Param("seed", 0, "seed of the noise; same seed and text give the same scores"),
+        Param("samples", 20, "noisy copies per review and target", int),
+        Param("noise", 0.1, "noise std relative to the review's embedding range (max - min)", float),
+        Param("seed", 0, "seed of the noise; same seed and text give the same scores", int),
     )
 
     def validate(self, params):
         if int(params["samples"]) < 1:
-            raise ValueError("--samples must be at least 1")
+            raise ParamError("samples", "must be at least 1")
         if float(params["noise"]) < 0:
-            raise ValueError("--noise must be non-negative")
+            raise ParamError("noise", "must be non-negative")
 
     def plan(self, params):
         n = int(params["samples"])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_cli.engine import explain_reviews, make_settings
+from saliency_cli.pipeline import explain_reviews
+from saliency_cli.settings import make_settings
 from saliency_cli.methods.integrated_gradients import RULES, quadrature
 from saliency_cli.records import Review
 
@@ -29,16 +30,16 @@ def test_gauss_legendre_is_exact_for_polynomials():
 
 def test_unknown_rule_and_baseline_are_rejected():
     with pytest.raises(ValueError, match="unknown integration rule"):
-        make_settings(["ig"], params={"rule": "simpson"})
+        make_settings(["ig"], options={"ig_rule": "simpson"})
     with pytest.raises(ValueError, match="unknown baseline"):
-        make_settings(["ig"], params={"baseline": "random"})
+        make_settings(["ig"], options={"baseline": "random"})
 
 
 @pytest.mark.parametrize("baseline", ["pad", "zero", "mask"])
 def test_matches_captum_integrated_gradients(tiny_lm, baseline):
     captum_attr = pytest.importorskip("captum.attr")
     text = "Not buying it any sooner! Other brands do a much better job"
-    (e,) = explain_reviews(tiny_lm, [Review("1", text, 1)], make_settings(["ig"], params={"baseline": baseline}))
+    (e,) = explain_reviews(tiny_lm, [Review("1", text, 1)], make_settings(["ig"], options={"baseline": baseline}))
     tok = tiny_lm.tokenizer
     enc = tok(text, return_tensors="pt", return_special_tokens_mask=True)
     ids, mask = enc["input_ids"], enc["attention_mask"]

@@ -1,0 +1,120 @@
+"""What a run shows on stderr: errors, warnings, progress, preview and the closing summary.
+
+Data never goes here; stdout (or the output file) carries only results.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from saliency_cli.pipeline import EXIT_USER_ERROR, RunSummary
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+AUTO_PREVIEW_LIMIT = 20
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> "typer.Exit":
+    """Print one clear line on stderr and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+class StopFlag:
+    """First Ctrl-C asks for a clean stop after the current batch; a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        err.print("\nstopping after the current batch (Ctrl-C again to abort now)...")
+
+    def __enter__(self) -> "StopFlag":
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+class RunDisplay:
+    """Progress bar, preview, the one-time truncation warning and row-error lines of one explain run."""
+
+    def __init__(self, *, expected: int | None, quiet: bool, preview: bool | None, top_k: int, max_length: int):
+        self.quiet, self.top_k, self.max_length = quiet, top_k, max_length
+        self.show_preview = (err.is_terminal and not quiet) if preview is None else preview
+        self.preview_cap = None if preview else AUTO_PREVIEW_LIMIT
+        self.previewed = 0
+        self.warned_truncation = False
+        self.progress = None
+        if err.is_terminal and not quiet:
+            from saliency_cli.preview import make_progress
+
+            self.progress = make_progress(err, expected)
+            self.task = self.progress.add_task("explaining", total=expected)
+
+    def __enter__(self) -> "RunDisplay":
+        if self.progress is not None:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def row_error(self, row_error: Any) -> None:
+        where = f"row {row_error.row}" + (f" (id {row_error.id})" if row_error.id not in (None, str(row_error.row)) else "")
+        err.print(f"skipped {where}: {row_error.error}", markup=False)
+
+    def outcome(self, outcome: Any) -> None:
+        if outcome.truncated and not self.warned_truncation:
+            self.warned_truncation = True
+            dropped = outcome.explanations[0].dropped_tokens if outcome.explanations else 0
+            err.print(
+                f"warning: row {outcome.review.row} is longer than the model limit of {self.max_length} tokens "
+                f"and was truncated ({dropped} tokens dropped); such rows are flagged 'truncated' in the output "
+                "(this warning is shown once; --long-text window explains whole reviews)",
+                markup=False,
+            )
+        if self.progress is not None:
+            self.progress.advance(self.task)
+        if self.show_preview and (self.preview_cap is None or self.previewed < self.preview_cap):
+            from saliency_cli.preview import render_preview
+
+            self.previewed += 1
+            render_preview(err, outcome.explanations, top_k=self.top_k)
+            if self.previewed == self.preview_cap:
+                err.print(f"(preview shows the first {self.preview_cap} reviews; pass --preview to see all)", markup=False)
+
+
+def report_summary(summary: RunSummary, partial: Any, quiet: bool) -> None:
+    """The closing line(s): how many rows were explained, skipped, truncated, failed; how to resume."""
+    if summary.interrupted:
+        where = f" in {partial}" if partial is not None else ""
+        err.print(
+            f"interrupted: {summary.explained} rows finished and kept{where}. "
+            "Rerun the same command with --resume to continue.",
+            markup=False,
+        )
+        return
+    if summary.stopped_at is not None:
+        err.print(f"stopped at row {summary.stopped_at.row} (--fail-fast); rows before it were written.", markup=False)
+    if not quiet or summary.failed:
+        parts = [f"{summary.explained} rows explained"]
+        if summary.skipped:
+            parts.append(f"{summary.skipped} already done (--resume)")
+        if summary.truncated:
+            parts.append(f"{summary.truncated} truncated")
+        if summary.failed:
+            parts.append(f"{summary.failed} failed")
+        err.print("done: " + ", ".join(parts), markup=False)

@@ -1,0 +1,78 @@
+"""Raw per-token scores -> Explanation records: words merged, windows of a long review stitched,
+and the normalisation view applied once, at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from saliency_cli.aggregate import apply_normalization, build_scores, stitch_windows
+from saliency_cli.engine.encoding import Encoded
+from saliency_cli.model import LoadedModel
+from saliency_cli.records import Explanation, Prediction, Review, Target
+from saliency_cli.settings import Settings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The explanations of one review (one per method x target), in settings order."""
+
+    review: Review
+    explanations: list[Explanation] = field(default_factory=list)
+    truncated: bool = False
+
+
+@dataclass
+class Scored:
+    """Everything computed for one encoding (a review, or one window of it) before records are built."""
+
+    enc: Encoded
+    probs: list[float]
+    targets: list[int]
+    values: torch.Tensor  # [labels] explained output F at the input, float32
+    raw: dict[tuple[str, int], list[float]] = field(default_factory=dict)  # (method, target) -> per-token
+    delta: dict[tuple[str, int], float] = field(default_factory=dict)
+    extra: dict[tuple[str, int], Mapping[str, Any]] = field(default_factory=dict)
+    params: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # method -> params when not the run's
+
+
+def explanations(lm: LoadedModel, s: Scored, settings: Settings) -> list[Explanation]:
+    """Raw-score records of one encoding, method by method, target by target."""
+    enc, review = s.enc, s.enc.review
+    predicted = max(range(len(s.probs)), key=s.probs.__getitem__)
+    prediction = Prediction(lm.labels[predicted], predicted, {label: float(p) for label, p in zip(lm.labels, s.probs)})
+    tokens = lm.tokenizer.convert_ids_to_tokens(enc.input_ids)
+    starts = [a for a, _ in enc.offsets]
+    ends = [z for _, z in enc.offsets]
+    out = []
+    for run in settings.methods:
+        name = run.method.name
+        for t in s.targets:
+            tok_records, word_records = build_scores(
+                review.text, tokens, s.raw[(name, t)], starts, ends, enc.special, enc.word_ids, "none"
+            )
+            out.append(Explanation(
+                id=review.id, row=review.row, text=review.text, model=lm.name, method=name,
+                params={**s.params.get(name, run.params), **s.extra.get((name, t), {})},
+                attribute=settings.attribute, prediction=prediction, target=Target(lm.labels[t], t),
+                tokens=tok_records, words=word_records, truncated=enc.dropped > 0,
+                dropped_tokens=enc.dropped, delta=s.delta.get((name, t)), windows=enc.n_windows,
+            ))
+    return out
+
+
+def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Outcome:
+    """One review's outcome from its encodings: windows stitched, then the normalisation view."""
+    per_part = [explanations(lm, s, settings) for s in parts]
+    first = parts[0].enc
+    if len(per_part) == 1:
+        records = per_part[0]
+    else:
+        records = [stitch_windows(list(group)) for group in zip(*per_part)]
+    return Outcome(
+        review=first.review,
+        explanations=[apply_normalization(e, settings.normalization) for e in records],
+        truncated=first.dropped > 0,
+    )

@@ -1,0 +1,73 @@
+"""Precision of a chunk: which dtype the model's matmuls run in and which attention kernel is fastest for it.
+
+Hardware facts (native bf16, the attention variants a model can run) are read once when the model
+is loaded (``LoadedModel.fast_bf16``, ``LoadedModel.variants``); nothing here changes the shared model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import torch
+
+from saliency_cli.engine.budget import activation_bytes_per_row, model_shape
+from saliency_cli.model import LoadedModel
+from saliency_cli.settings import DTYPES, SettingError
+
+# Eager attention is used under bf16 on CPU while heads x length <= this x hidden^2 (see attention_for).
+EAGER_ATTENTION_RATIO = 0.025
+
+
+def resolve_dtype(spec: str, lm: LoadedModel) -> str:
+    """``auto`` picks bfloat16 where the hardware runs it natively (read at model load: CUDA with
+    bf16, CPUs with AVX512-BF16 or AMX), float16 on older GPUs, else float32; explicit choices are
+    checked against the device."""
+    spec = (spec or "float32").lower()
+    if spec not in DTYPES:
+        raise SettingError("dtype", f"unknown value {spec!r}; choose from {', '.join(DTYPES)}")
+    if spec == "auto":
+        if lm.fast_bf16:
+            return "bfloat16"
+        return "float16" if lm.device.type == "cuda" else "float32"
+    if spec == "float16" and lm.device.type == "cpu":
+        raise SettingError("dtype", "float16 is not supported on CPU; use bfloat16 or float32")
+    return spec
+
+
+def attention_for(lm: LoadedModel, dtype: str, length: int) -> str:
+    """The attention kernel a chunk of ``length`` tokens runs with.
+
+    On CPU, PyTorch's fused SDPA kernel is slower in bfloat16 than in float32 (its backward about
+    2x), so under bf16 autocast plain (eager) attention, whose matmuls run in bf16, is faster
+    until the per-token score work (heads x length) grows large next to the projections
+    (hidden^2): measured 1.1-2x faster up to 256 tokens on MiniLM (hidden 384) and up to 512 on
+    BERT-base, slower beyond ~300 tokens on MiniLM. Elsewhere the model's own choice stands, and
+    a model loaded without an eager variant keeps its own kernel.
+    """
+    current = getattr(lm.model.config, "_attn_implementation", None) or "eager"
+    if lm.device.type != "cpu" or dtype == "float32" or current != "sdpa" or "eager" not in lm.variants:
+        return current
+    hidden, heads, _ = model_shape(lm.model.config)
+    return "eager" if heads * length <= EAGER_ATTENTION_RATIO * hidden * hidden else current
+
+
+def row_bytes(lm: LoadedModel, dtype: str, length: int) -> int:
+    """Activation memory of one forward+backward row of ``length`` tokens with the kernel it will use."""
+    return activation_bytes_per_row(lm.model.config, length, attention_for(lm, dtype, length))
+
+
+def rows_per_chunk(lm: LoadedModel, dtype: str, length: int, budget: int) -> int:
+    return max(1, budget // row_bytes(lm, dtype, length))
+
+
+@contextlib.contextmanager
+def precision(lm: LoadedModel, dtype: str, length: int) -> Iterator[Any]:
+    """Yield the model to run a chunk of ``length`` tokens with, under mixed precision for its
+    matmuls (inputs, gradients and sums stay float32) and with the fastest attention variant."""
+    if dtype == "float32":
+        yield lm.model
+        return
+    model = lm.variants.get(attention_for(lm, dtype, length), lm.model)
+    with torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype)):
+        yield model
