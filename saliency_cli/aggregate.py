@@ -40,7 +40,6 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def merge_words(
-    text: str,
     raw: Sequence[float],
     starts: Sequence[int],
     ends: Sequence[int],
@@ -85,7 +84,7 @@ def build_scores(
         TokenScore(token=t, start=int(st), end=int(en), score=float(sc), special=bool(sp))
         for t, st, en, sc, sp in zip(tokens, starts, ends, tok_scores, special)
     )
-    merged = merge_words(text, raw, starts, ends, special, word_ids)
+    merged = merge_words(raw, starts, ends, special, word_ids)
     word_scores = normalize([w[2] for w in merged], [False] * len(merged), normalization)
     word_records = tuple(
         WordScore(word=text[st:en], start=st, end=en, score=float(sc)) for (st, en, _), sc in zip(merged, word_scores)

@@ -27,7 +27,7 @@ def test_merge_words_sums_subwords_and_spans_text():
     ends = [0, 2, 9, 12, 16, 0]
     special = [True, False, False, False, False, True]
     word_ids = [None, 0, 0, 0, 1, None]
-    assert merge_words(text, raw, starts, ends, special, word_ids) == [(0, 12, 2.5), (13, 16, 4.0)]
+    assert merge_words(raw, starts, ends, special, word_ids) == [(0, 12, 2.5), (13, 16, 4.0)]
 
 
 def test_build_scores_trims_spaces_in_offsets():
