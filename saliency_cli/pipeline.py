@@ -47,16 +47,16 @@ def explain_stream(
     reviews: Iterable[Review | RowError],
     settings: Settings,
     should_stop: Callable[[], bool] = lambda: False,
-    window: int | None = None,
 ) -> Iterator[Outcome | RowError]:
     """Explain a stream of reviews; yields one Outcome or RowError per input item, in input order.
 
-    Reviews go to the core ``window`` at a time (default 8 x batch size), so memory does not grow
-    with the input. When ``should_stop()`` turns true, the window in progress is finished and
-    yielded, then it stops.
+    Reviews go to the core ``settings.batch_size`` at a time, and each batch's results are yielded
+    as soon as it is done, so memory does not grow with the input and an interruption loses at most
+    one batch. When ``should_stop()`` turns true, the batch in progress is finished and yielded,
+    then it stops.
     """
     ctx = prepare(lm, settings)
-    window = window or settings.batch_size * 8
+    window = settings.batch_size
     pending: list[Review | RowError] = []
     for item in reviews:
         if not pending and should_stop():

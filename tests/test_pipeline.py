@@ -30,13 +30,13 @@ def test_row_errors_and_fail_fast(tiny_lm):
     assert [g[0].id for g in written] == ["1"]
 
 
-def test_stop_request_finishes_the_window_in_progress(tiny_lm):
+def test_stop_request_finishes_the_batch_in_progress(tiny_lm):
     written = []
     summary = run_explain(tiny_lm, items(40), make_settings(["grad"], batch_size=2), written.append,
                           should_stop=lambda: bool(written))
     assert summary.interrupted and summary.exit_code == EXIT_INTERRUPTED
-    assert len(written) == 16  # the first window (8 x batch size) is finished, nothing after it
+    assert len(written) == 2  # the first batch (--batch-size reviews) is finished, nothing after it
     last = []
-    done = run_explain(tiny_lm, items(16), make_settings(["grad"], batch_size=2), last.append,
+    done = run_explain(tiny_lm, items(2), make_settings(["grad"], batch_size=2), last.append,
                        should_stop=lambda: bool(last))
-    assert not done.interrupted and len(last) == 16  # the stop came with the input already exhausted
+    assert not done.interrupted and len(last) == 2  # the stop came with the input already exhausted

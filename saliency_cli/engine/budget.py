@@ -83,7 +83,7 @@ def run_in_chunks(lm: LoadedModel, total: int, size: Callable[[int, int], int], 
 def groups(
     lm: LoadedModel, items: Sequence[T], length_of: Callable[[T], int], group_size: int, budget: int
 ) -> Iterator[list[T]]:
-    """Consecutive groups of at most ``group_size`` items (sorted by length), cut earlier where the
+    """Consecutive groups of at most ``group_size`` items (sorted by length), cut where the
     group's own tensors (input and baseline embeddings, float32, at its longest length) would pass
     an eighth of the memory budget (BERT-base, 512 MB: up to 20 reviews of 512 tokens, 266 of 40)."""
     hidden, _, _ = model_shape(lm.model.config)

@@ -73,7 +73,7 @@ def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outc
         flat.extend((pos, e) for e in enc)
     order = sorted(range(len(flat)), key=lambda i: flat[i][1].length)
     scored: dict[int, Scored] = {}
-    for group in groups(lm, order, lambda i: flat[i][1].length, settings.batch_size, ctx.budget):
+    for group in groups(lm, order, lambda i: flat[i][1].length, len(order), ctx.budget):
         for i, s in zip(group, _gradient_group(ctx, [flat[i] for i in group], [known.get(i) for i in group])):
             if isinstance(s, RowError):
                 results[flat[i][0]] = s
@@ -197,7 +197,7 @@ def _refine_integrated_gradients(ctx: Context, flat: list[tuple[int, Encoded]], 
             )]
             steps = min(2 * steps, int(run.params["max_steps"]))
             finer = MethodRun(run.method, {**run.params, "steps": steps})
-            for group in groups(ctx.lm, pending, lambda i: flat[i][1].length, settings.batch_size, ctx.budget):
+            for group in groups(ctx.lm, pending, lambda i: flat[i][1].length, len(pending), ctx.budget):
                 encs = [flat[i][1] for i in group]
                 batch = Padded(ctx.lm, encs)
                 with torch.no_grad():
