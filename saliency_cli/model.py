@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,6 +29,11 @@ class LoadedModel:
     max_length: int
     fast_bf16: bool = False
     variants: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_model(self, model: Any) -> "LoadedModel":
+        """The same tokenizer, labels and device with another module of the same architecture
+        (its attention variants rebuilt, so they share the new module's weights)."""
+        return replace(self, model=model, variants=attention_variants(model, self.device))
 
     def label_index(self, spec: str) -> int:
         """Resolve a label name (case-insensitive) or an integer index to a label index."""

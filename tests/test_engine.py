@@ -156,7 +156,7 @@ def test_targets_sharing_a_forward_equal_each_target_alone(tiny_lm):
     with torch.no_grad():
         logits = model(**tiny_lm.tokenizer(CORPUS, padding=True, return_tensors="pt")).logits
         model.classifier.bias.sub_(logits.median(0).values)
-    lm = dataclasses.replace(tiny_lm, model=model)
+    lm = tiny_lm.with_model(model)
     methods = ["ig", "sg"]
     rows = reviews(CORPUS)
     both = by_key(explain_reviews(lm, rows, make_settings(methods, targets=["predicted", "neutral"])))

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import torch
 
+from saliency_cli.aggregate import trim_span
 from saliency_cli.engine import forward, gradients
 from saliency_cli.engine.assemble import Outcome, Scored, outcome
 from saliency_cli.engine.budget import groups, memory_budget
@@ -233,7 +234,7 @@ def _perturbation_methods(
 
 def _perturbation_scores(ctx: Context, members: list[tuple[Encoded, Scored]], runs: list[MethodRun]) -> None:
     """Raw per-token scores of the perturbation methods: a feature's score is shared evenly by its
-    tokens, so a word's score (the sum of its tokens) is the method's score for that word."""
+    tokens that show text, so a word's score (the sum of its tokens) is the method's score for that word."""
     requests, owners = [], []
     for enc, s in members:
         for run in runs:
@@ -247,8 +248,17 @@ def _perturbation_scores(ctx: Context, members: list[tuple[Encoded, Scored]], ru
             result = run.method.attribute(c.masks, values[:, t], run.params)
             raw = [0.0] * c.enc.length
             for f, positions in enumerate(c.features):
-                for pos in positions:
-                    raw[pos] = float(result.scores[f]) / len(positions)
+                carriers = _visible(c.enc, positions)
+                for pos in carriers:
+                    raw[pos] = float(result.scores[f]) / len(carriers)
             s.raw[(run.method.name, t)] = raw
             if result.extra:
                 s.extra[(run.method.name, t)] = dict(result.extra)
+
+
+def _visible(enc: Encoded, positions: Sequence[int]) -> list[int]:
+    """The positions whose span holds text once trimmed (what a word record sums); all if none does.
+    A bare space-marker piece (BPE 'Ġ', unigram '▁') is replaced with its word but carries no score."""
+    spans = {p: trim_span(enc.review.text, *enc.offsets[p]) for p in positions}
+    shown = [p for p in positions if spans[p][1] > spans[p][0]]
+    return shown or list(positions)

@@ -60,6 +60,8 @@ class IntegratedGradients(GradientMethod):
             raise ParamError("rule", str(exc)) from None
         if params["tolerance"] is not None and not 0 < float(params["tolerance"]) < 1:
             raise ParamError("tolerance", "must be between 0 and 1 (a fraction of F(x) - F(baseline))")
+        if params["tolerance"] is not None and int(params["max_steps"]) < int(params["steps"]):
+            raise ParamError("max_steps", f"must be at least the steps ({int(params['steps'])})")
 
     def resolve(self, given):
         """Recorded parameters; the adaptive ones only when adaptive mode is on."""
