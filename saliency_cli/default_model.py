@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # heavy imports stay lazy so ``saliency-cli --help`` remains fast
-    import torch
     from transformers import BertConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_MODEL_NAME: str = "saliency-cli/minilm-reviews-5star"
@@ -124,7 +123,7 @@ def _quiet_transformers() -> Any:
 
 
 def load_default_model(
-    dtype: "torch.dtype | None" = None, *, base_dir: Path | None = None, delta_path: Path | None = None
+    *, base_dir: Path | None = None, delta_path: Path | None = None
 ) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
     """Build the default 5-star classifier from local files only; return (model in eval mode, tokenizer).
 
@@ -144,7 +143,6 @@ def load_default_model(
         model, loading_info = BertForSequenceClassification.from_pretrained(
             str(base),
             config=model_config(base),
-            dtype=dtype,
             local_files_only=True,
             output_loading_info=True,
         )

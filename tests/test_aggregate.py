@@ -20,7 +20,7 @@ def test_normalize_modes_ignore_special_tokens():
 
 
 def test_merge_words_sums_subwords_and_spans_text():
-    text = "unbelievable job"
+    # the text: "unbelievable job"
     #         CLS   un    ##believ  ##able  job   SEP
     raw = [0.5, 1.0, 2.0, -0.5, 4.0, 0.7]
     starts = [0, 0, 2, 9, 13, 0]
