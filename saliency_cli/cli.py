@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import typing
 import re
 from typing import Any, List, Optional
 
@@ -17,7 +18,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from saliency_cli.console import RunDisplay, StopFlag, err, fail, report_summary  # noqa: E402
+from saliency_cli.console import RunDisplay, StopFlag, err, fail, plural, report_summary  # noqa: E402
 from saliency_cli.methods import METHODS  # noqa: E402
 from saliency_cli.pipeline import EXIT_INTERRUPTED, RunSummary, run_explain  # noqa: E402
 from saliency_cli.settings import SettingError, method_options  # noqa: E402
@@ -25,11 +26,26 @@ from saliency_cli.settings import SettingError, method_options  # noqa: E402
 app = typer.Typer(
     name="saliency-cli",
     help="Explain transformer text classifiers: which tokens drove each prediction.",
-    add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from saliency_cli import __version__
+
+        typer.echo(f"saliency-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Explain transformer text classifiers: which tokens drove each prediction."""
 
 
 def parse_size(text: str | None) -> int | None:
@@ -70,7 +86,7 @@ def _explain(
         None, "--target", "-t", help="predicted|all|LABEL|INDEX; repeatable [default: predicted]."
     ),
     attribute: str = typer.Option("probability", "--attribute", help="probability|logit: the output explained."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews per batch (fewer where long reviews would pass 1/8 of --max-memory)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews explained together; each batch's rows are written as soon as it finishes."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N|mps."),
     dtype: str = typer.Option(
         "float32", "--dtype", help="float32|bfloat16|float16|auto: precision of the model's matmuls (sums stay float32)."
@@ -83,14 +99,16 @@ def _explain(
     window_overlap: Optional[int] = typer.Option(
         None, "--window-overlap", help="Tokens shared by neighbouring windows [default: a quarter of the window]."
     ),
-    output: str = typer.Option("-", "--output", "-o", help="Output file; '-' is stdout."),
-    output_format: Optional[str] = typer.Option(None, "--output-format", help="jsonl|csv (default: from extension)."),
+    output: Optional[List[str]] = typer.Option(
+        None, "--output", "-o", help="Output file, format by extension (.csv, else JSONL); repeatable; '-' is stdout."
+    ),
+    output_format: Optional[str] = typer.Option(None, "--output-format", help="jsonl|csv for every output (default: by extension)."),
     normalize: str = typer.Option("none", "--normalize", help="none|l1|max (none = raw signed scores)."),
     level: str = typer.Option("token", "--level", help="CSV rows per token|word."),
     errors: Optional[str] = typer.Option(None, "--errors", help="Also write row errors as JSONL to this file."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first row that fails."),
     resume: bool = typer.Option(False, "--resume", help="Skip ids already in --output and append the rest."),
-    html: Optional[str] = typer.Option(None, "--html", help="Also write a self-contained HTML report to this file."),
+    html: Optional[str] = typer.Option(None, "--html", help="Also write a self-contained HTML report to this file ('-': stdout)."),
     preview: Optional[bool] = typer.Option(
         None, "--preview/--no-preview", help="Coloured preview on stderr [default: on when stderr is a terminal]."
     ),
@@ -100,49 +118,70 @@ def _explain(
 ) -> None:
     """Explain reviews: per-token (and per-word) attribution for each review, method and target."""
     from saliency_cli.engine import prepare
-    from saliency_cli.html_report import HtmlReport
     from saliency_cli.model import ModelLoadError, load_model
     from saliency_cli.outputs import OutputError
-    from saliency_cli.readers import InputError, InputSpec, estimate_rows, open_reviews
-    from saliency_cli.settings import make_settings
-    from saliency_cli.writers import ErrorWriter, ResultWriter, output_format as pick_format
+    from saliency_cli.readers import InputError, estimate_rows, open_reviews
+    from saliency_cli.resume import run_check
+    from saliency_cli.writers import ErrorWriter, Outputs
 
-    if texts and input is not None:
-        raise fail("give review TEXT arguments or --input, not both")
     try:
-        settings = make_settings(
-            method or ["integrated-gradients"], options=method_opts, targets=target or ["predicted"],
-            attribute=attribute, normalization=normalize, batch_size=batch_size, max_memory=parse_size(max_memory),
-            long_text=long_text, window_overlap=window_overlap, dtype=dtype,
-        )
-        spec = InputSpec(path=input, texts=tuple(texts or ()), format=format, text_field=text_field,
-                         id_field=id_field, encoding=encoding, delimiter=delimiter)
+        settings, spec, report = _plan(texts, input, format, text_field, id_field, encoding, delimiter, method,
+                                       target, attribute, normalize, batch_size, max_memory, long_text,
+                                       window_overlap, dtype, output, errors, html, method_opts)
         items = open_reviews(spec)
-        fmt = pick_format(output, output_format)
-        report = HtmlReport(html) if html else None
         _quiet_libraries()
         lm = load_model(model, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
-        prepare(lm, settings)
-        writer = ResultWriter(output, fmt, level=level, resume=resume)
+        ctx = prepare(lm, settings)
+        writer = Outputs(output or ["-"], output_format, level, resume, check=run_check(ctx) if resume else None,
+                         batch_size=settings.batch_size)
         error_writer = ErrorWriter(errors, resume=resume)
     except SettingError as exc:
         raise fail(f"--{exc.option.replace('_', '-')}: {exc.message}") from None
     except (ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
-    summary = _run(lm, items, settings, writer, error_writer, report, fail_fast,
-                   RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not quiet else None, quiet=quiet,
-                              preview=preview, top_k=top_k, max_length=lm.max_length))
+    display = RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not quiet else None, quiet=quiet,
+                         preview=preview, top_k=top_k, max_length=lm.max_length)
+    summary = _run(lm, items, settings, writer, error_writer, report, fail_fast, display)
     if report is not None:
         run_info = {"model": lm.name, "device": str(lm.device), "attribute": attribute, "normalization": normalize,
-                    "input": input or "arguments", "rows explained": summary.explained}
+                    "input": spec.path or "arguments", "rows explained": summary.explained}
         try:
             n = report.close(run_info)
         except OSError as exc:
             raise fail(f"cannot write HTML report {html}: {exc.strerror}") from None
-        if not quiet:
-            err.print(f"HTML report: {html} ({n} reviews)", markup=False)
-    report_summary(summary, writer.partial if writer.path is not None else None, quiet)
+        if not quiet and html != "-":
+            err.print(f"HTML report: {html} ({plural(n, 'review')})", markup=False)
+    report_summary(summary, writer.partials, quiet)
     raise typer.Exit(summary.exit_code)
+
+
+def _plan(texts, input, format, text_field, id_field, encoding, delimiter, method, target, attribute, normalize,
+          batch_size, max_memory, long_text, window_overlap, dtype, output, errors, html, method_opts):
+    """Options -> settings, input spec and HTML report, every output path checked; raises user errors."""
+    from saliency_cli.html_report import HtmlReport
+    from saliency_cli.outputs import OutputError, check_writable, is_stdout
+    from saliency_cli.readers import InputSpec, stdin_is_piped
+    from saliency_cli.settings import make_settings
+
+    texts = list(texts or ())
+    if texts and input is not None:
+        raise ValueError("give review TEXT arguments or --input, not both")
+    if texts == ["-"] or (not texts and input is None and stdin_is_piped()):
+        texts, input = [], "-"
+    settings = make_settings(
+        method or ["integrated-gradients"], options=method_opts, targets=target or ["predicted"],
+        attribute=attribute, normalization=normalize, batch_size=batch_size, max_memory=parse_size(max_memory),
+        long_text=long_text, window_overlap=window_overlap, dtype=dtype,
+    )
+    outputs = list(output or ["-"])
+    if html is not None and is_stdout(html) and any(is_stdout(o) for o in outputs):
+        raise OutputError("--html - writes the report to stdout: send the results elsewhere with -o FILE")
+    for path in [*outputs, errors]:
+        if path is not None:
+            check_writable(path)
+    spec = InputSpec(path=input, texts=tuple(texts), format=format, text_field=text_field,
+                     id_field=id_field, encoding=encoding, delimiter=delimiter)
+    return settings, spec, (HtmlReport(html) if html else None)
 
 
 def _run(lm, items, settings, writer, error_writer, report, fail_fast: bool, display: RunDisplay) -> RunSummary:
@@ -172,9 +211,31 @@ def _run(lm, items, settings, writer, error_writer, report, fail_fast: bool, dis
         err.print("aborted; finished rows are kept. Rerun the same command with --resume to continue.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
-        writer.close(complete=complete or writer.path is None)  # a partial file waits for --resume
+        writer.close(complete=complete)  # a partial file waits for --resume
         error_writer.close()
     return summary
+
+
+METAVARS = {int: "INTEGER", float: "FLOAT", str: "TEXT"}
+
+
+def _metavars(func):
+    """Name option values TEXT / INTEGER / FLOAT in ``--help`` (and repeatable arguments TEXT...)."""
+    hints = typing.get_type_hints(getattr(func, "__wrapped__", func))
+    for p in inspect.signature(func).parameters.values():
+        info = p.default
+        if not hasattr(info, "metavar") or info.metavar is not None:
+            continue
+        annotation = hints.get(p.name, p.annotation)
+        kind = annotation if isinstance(annotation, type) else None
+        args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+        if kind is None and args:
+            kind = args[0]
+        if getattr(kind, "__args__", None):  # List[str]
+            kind = kind.__args__[0]
+        if kind in METAVARS:
+            info.metavar = METAVARS[kind]
+    return func
 
 
 def _with_method_options(func):
@@ -189,23 +250,24 @@ def _with_method_options(func):
             default=typer.Option(None, opt.flag, help=help_text),
         ))
     func.__signature__ = inspect.Signature(fixed + extra)
-    return func
+    return _metavars(func)
 
 
 explain = app.command("explain")(_with_method_options(_explain))
 
 
 @app.command()
+@_metavars
 def report(
-    results: str = typer.Argument(..., help="JSONL written by 'saliency-cli explain'."),
-    output: str = typer.Option(..., "--output", "-o", help="HTML file to write."),
+    results: str = typer.Argument(..., help="JSONL or CSV written by 'saliency-cli explain'; '-' reads stdin."),
+    output: str = typer.Option(..., "--output", "-o", help="HTML file to write; '-' is stdout."),
     level: str = typer.Option("word", "--level", help="Highlight word|token."),
 ) -> None:
-    """Render a self-contained HTML report from saved JSONL results (no model needed)."""
+    """Render a self-contained HTML report from saved results (no model needed)."""
     from saliency_cli.html_report import render_report_from_jsonl
     from saliency_cli.outputs import OutputError
 
-    if not os.path.isfile(results):
+    if results != "-" and not os.path.isfile(results):
         raise fail(f"results file not found: {results}")
     try:
         n = render_report_from_jsonl(results, output, level=level)
@@ -213,7 +275,8 @@ def report(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror}") from None
-    err.print(f"HTML report: {output} ({n} reviews)", markup=False)
+    if output != "-":
+        err.print(f"HTML report: {output} ({plural(n, 'review')})", markup=False)
 
 
 @app.command()

@@ -97,12 +97,17 @@ class RunDisplay:
                 err.print(f"(preview shows the first {self.preview_cap} reviews; pass --preview to see all)", markup=False)
 
 
-def report_summary(summary: RunSummary, partial: Any, quiet: bool) -> None:
+def plural(n: int, word: str) -> str:
+    """``1 review``, ``2 reviews``."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def report_summary(summary: RunSummary, partials: Any, quiet: bool) -> None:
     """The closing line(s): how many rows were explained, skipped, truncated, failed; how to resume."""
     if summary.interrupted:
-        where = f" in {partial}" if partial is not None else ""
+        where = f" in {', '.join(map(str, partials))}" if partials else ""
         err.print(
-            f"interrupted: {summary.explained} rows finished and kept{where}. "
+            f"interrupted: {plural(summary.explained, 'row')} finished and kept{where}. "
             "Rerun the same command with --resume to continue.",
             markup=False,
         )
@@ -110,7 +115,7 @@ def report_summary(summary: RunSummary, partial: Any, quiet: bool) -> None:
     if summary.stopped_at is not None:
         err.print(f"stopped at row {summary.stopped_at.row} (--fail-fast); rows before it were written.", markup=False)
     if not quiet or summary.failed:
-        parts = [f"{summary.explained} rows explained"]
+        parts = [f"{plural(summary.explained, 'row')} explained"]
         if summary.skipped:
             parts.append(f"{summary.skipped} already done (--resume)")
         if summary.truncated:

@@ -56,12 +56,13 @@ class ReportStats:
         self.truncated += any(e.truncated for e in group)
         for e in group:
             self.explanations += 1
-            self.models[e.model] += 1
+            self.models[e.model or "unknown (from CSV)"] += 1
             self.methods[e.method] += 1
             self.targets[e.target.label] += 1
             self.attributes[e.attribute] += 1
             self.normalizations[e.normalization] += 1
-            if colors.is_signed(e.method, e.normalization, (t.score for t in e.tokens if not t.special)):
+            scores = [t.score for t in e.tokens if not t.special] or [w.score for w in e.words]
+            if colors.is_signed(e.method, e.normalization, scores):
                 self.signed = True
             else:
                 self.unsigned = True
@@ -133,7 +134,7 @@ def _legend(stats: ReportStats) -> str:
         )
     blocks.append(
         '<p class="note">Colour intensity is relative to each row\u2019s largest |score| (its <em>scale</em>). '
-        "Hover a word for its exact score. Hatched text lay beyond the model\u2019s maximum length.</p>"
+        "Hover a word for its exact score. Hatched text lies beyond the model\u2019s maximum length and was not seen.</p>"
     )
     return f'<section class="legend" aria-label="legend">{"".join(blocks)}</section>'
 

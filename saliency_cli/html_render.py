@@ -178,10 +178,12 @@ def render_row(exp: Explanation, level: str, review_model: str) -> str:
 
 
 def render_probs(exp: Explanation) -> str:
-    """Bars with the probability of every label (the strongest first)."""
-    probs = sorted(exp.prediction.probs.items(), key=lambda kv: -float(kv[1]))
+    """Bars with the probability of every label, in the model's label order (a star scale reads as a
+    distribution); with more than ``MAX_PROB_BARS`` labels, the strongest ones, still in label order."""
+    probs = list(exp.prediction.probs.items())
+    strongest = set(sorted(range(len(probs)), key=lambda i: -float(probs[i][1]))[:MAX_PROB_BARS])
     rows = []
-    for label, p in probs[:MAX_PROB_BARS]:
+    for label, p in (kv for i, kv in enumerate(probs) if i in strongest):
         p = float(p)
         cls = "pr hit" if label == exp.prediction.label else "pr"
         rows.append(

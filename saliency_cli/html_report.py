@@ -209,8 +209,9 @@ def render_report_from_jsonl(
     run_info: Mapping[str, Any] | None = None,
     open_first: int = OPEN_FIRST,
 ) -> int:
-    """Render a saved results JSONL file (``-``: stdin) to an HTML report; returns the number of reviews.
+    """Render saved results (JSONL or CSV as explain writes them; ``-``: stdin) to an HTML report.
 
+    Returns the number of reviews.
     Reads line by line.  Blank lines are skipped; ``{"row", "id", "error"}`` records are
     listed as failed rows; any other malformed line raises ``ValueError`` naming the file
     and line number, and then no report is written.

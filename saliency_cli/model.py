@@ -203,6 +203,8 @@ def _load_named(source: str, *, trust_remote_code: bool) -> tuple[Any, Any]:
     looks_local = path.exists() or source.startswith((".", "/", "~", "\\")) or source.count("/") > 1
     if looks_local and not path.is_dir():
         raise ModelLoadError(f"model folder not found: {source}")
+    if path.is_dir():
+        _check_folder(path, source)
     try:
         if path.is_dir():
             return _from_pretrained(str(path), trust_remote_code=trust_remote_code, local_only=True)
@@ -226,8 +228,11 @@ def _load_named(source: str, *, trust_remote_code: bool) -> tuple[Any, Any]:
                 f"model {source!r} needs custom code from its repository; rerun with --trust-remote-code "
                 "if you trust it"
             ) from exc
-        raise ModelLoadError(f"cannot load model {source!r}: {_first_line(exc)}") from exc
+        damaged = " (a file in the folder is damaged or not the format its name says)" if path.is_dir() else ""
+        raise ModelLoadError(f"cannot load model {source!r}: {_message(exc)}{damaged}") from exc
     except (OSError, KeyError, RuntimeError) as exc:
+        if path.is_dir():
+            raise ModelLoadError(f"cannot load model {source!r} from its folder: {_message(exc)}") from exc
         raise ModelLoadError(
             f"cannot load model {source!r}: not a local folder and not in the Hugging Face cache, "
             f"and the hub could not be reached ({_first_line(exc)})"
@@ -265,6 +270,28 @@ def attention_variants(model: Any, device: torch.device) -> dict[str, Any]:
     except (ValueError, ImportError, AttributeError):
         return {}
     return {"eager": variant}
+
+
+def _check_folder(path: Path, source: str) -> None:
+    """A clear error for a folder that cannot be a saved classifier (empty, or without its files)."""
+    names = {p.name for p in path.iterdir()}
+    if not names:
+        raise ModelLoadError(f"cannot load model {source!r}: the folder is empty; it needs config.json, the weights "
+                             "(model.safetensors) and the tokenizer files, as saved by save_pretrained()")
+    if "config.json" not in names:
+        raise ModelLoadError(f"cannot load model {source!r}: the folder has no config.json, so it is not a saved model "
+                             f"(it holds {', '.join(sorted(names)[:8])}{', ...' if len(names) > 8 else ''})")
+    tokenizer_files = {"tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model", "sentencepiece.bpe.model",
+                       "vocab.json"}
+    if not names & tokenizer_files:
+        raise ModelLoadError(f"cannot load model {source!r}: the folder has no tokenizer files (tokenizer.json, vocab.txt, ...); "
+                             "save the tokenizer next to the model with tokenizer.save_pretrained()")
+
+
+def _message(exc: BaseException, limit: int = 300) -> str:
+    """An exception's whole message on one line (some span several lines), cut at ``limit`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first_line(exc: BaseException) -> str:

@@ -50,23 +50,32 @@ def explain_stream(
 ) -> Iterator[Outcome | RowError]:
     """Explain a stream of reviews; yields one Outcome or RowError per input item, in input order.
 
-    Reviews go to the core ``settings.batch_size`` at a time, and each batch's results are yielded
-    as soon as it is done, so memory does not grow with the input and an interruption loses at most
-    one batch. When ``should_stop()`` turns true, the batch in progress is finished and yielded,
+    Reviews go to the core in batches of at most ``settings.batch_size`` input rows (aligned to row
+    numbers, see ``_block``), and each batch's results are yielded as soon as it is done, so memory
+    does not grow with the input and an interruption loses at most one batch. When ``should_stop()`` turns true, the batch in progress is finished and yielded,
     then it stops.
     """
     ctx = prepare(lm, settings)
-    window = settings.batch_size
+    size = settings.batch_size
     pending: list[Review | RowError] = []
     for item in reviews:
+        if pending and _block(item, size) != _block(pending[-1], size):
+            yield from explain_batch(ctx, pending)
+            pending = []
         if not pending and should_stop():
             return
         pending.append(item)
-        if len(pending) >= window:
+        if len(pending) >= size or item.row % size == 0:
             yield from explain_batch(ctx, pending)
             pending = []
     if pending:
         yield from explain_batch(ctx, pending)
+
+
+def _block(item: Review | RowError, size: int) -> int:
+    """Batches are aligned to input rows (rows 1..size, size+1..2 size, ...), so a run resumed after an
+    interruption redoes the same batches, with the same reviews together, as an uninterrupted run."""
+    return (item.row - 1) // size
 
 
 def explain_reviews(lm: LoadedModel, reviews: Iterable[Review], settings: Settings) -> list[Explanation]:

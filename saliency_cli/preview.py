@@ -109,7 +109,7 @@ def _prediction(exp: Explanation) -> Text:
     p = pred.probs.get(pred.label)
     if p is not None:
         line.append(f" {float(p):.1%}", "bold")
-    others = sorted(((lbl, float(v)) for lbl, v in pred.probs.items() if lbl != pred.label), key=lambda kv: -kv[1])
+    others = [(lbl, float(v)) for lbl, v in pred.probs.items() if lbl != pred.label]  # label order
     if others:
         line.append("   " + "  ".join(f"{safe_text(lbl)} {v:.1%}" for lbl, v in others[:5]), "dim")
     if exp.truncated:

@@ -1,8 +1,8 @@
 """Read reviews from arguments, stdin, text, CSV/TSV or JSONL as a stream of Review / RowError.
 
-Nothing here holds the whole input: text and JSONL are read line by line, CSV through pandas
-in chunks. Problems with one row become a :class:`RowError` naming the row; problems with the
-input as a whole (missing file, unknown column) raise :class:`InputError` before any work starts.
+Nothing here holds the whole input: text, JSONL and CSV are read line by line. Problems with one
+row become a :class:`RowError` naming the row; problems with the input as a whole (missing file,
+unknown column) raise :class:`InputError` before any work starts.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import codecs
 import csv
 import io
 import json
+import os
 import re
+import stat
 import sys
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import blake2b
 from itertools import chain
 from pathlib import Path
@@ -25,9 +26,8 @@ from saliency_cli.records import Review, RowError
 FORMATS = ("auto", "text", "csv", "tsv", "jsonl")
 EXTENSIONS = {".txt": "text", ".text": "text", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
               ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-CSV_CHUNK_ROWS = 2048
 _SNIFF_BYTES = 65536
-_BAD_LINE = re.compile(r"Skipping line (\d+): (.*)")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes the encoding rejects
 
 
 class InputError(Exception):
@@ -38,8 +38,8 @@ class InputError(Exception):
 class InputSpec:
     """Where reviews come from and how to read them."""
 
-    path: str | None = None
-    texts: tuple[str, ...] = ()
+    path: str | None = None  # "-": stdin
+    texts: tuple[str, ...] = ()  # review texts; a single "-" means stdin, as path "-"
     format: str = "auto"
     text_field: str = "text"
     id_field: str | None = None
@@ -48,7 +48,26 @@ class InputSpec:
 
 
 def _stdin_binary() -> IO[bytes]:
+    if sys.stdin is None:
+        raise InputError("there is no stdin to read reviews from")
     return sys.stdin.buffer
+
+
+def stdin_is_piped() -> bool:
+    """Whether stdin exists and is not a terminal: a pipe, a file or a socket (``/dev/null`` does not count)."""
+    stdin = sys.stdin
+    if stdin is None or getattr(stdin, "closed", False):
+        return False
+    try:
+        mode = os.fstat(stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        try:
+            return not stdin.isatty()
+        except (AttributeError, OSError, ValueError):
+            return False
+    if stat.S_ISCHR(mode):  # a terminal, or /dev/null when run without input
+        return False
+    return True
 
 
 def _check_encoding(name: str) -> str:
@@ -113,7 +132,7 @@ def _review(text: object, rid: str, row: int, ids: _IdTracker, field: str) -> Re
         return RowError(row, rid, f"the text field {field!r} is missing or null")
     if not isinstance(text, str):
         return RowError(row, rid, f"the text field {field!r} holds {type(text).__name__}, not a string")
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    if _UNDECODABLE.search(text):
         return RowError(row, rid, "the text holds bytes that are not valid in the input encoding; see --encoding")
     if not text.strip():
         return RowError(row, rid, "the review text is empty")
@@ -173,71 +192,143 @@ def _csv_delimiter(spec: InputSpec, fmt: str, head: bytes, encoding: str) -> str
     return header_delimiter(first, spec.text_field) or ","
 
 
-def _next_chunk(chunks: Iterator) -> tuple[object | None, list[RowError]]:
-    """Next pandas chunk, with the lines pandas skipped as malformed turned into row errors."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        chunk = next(chunks, None)
-    errors = [
-        RowError(int(hit.group(1)), None, f"malformed CSV at line {hit.group(1)}: {hit.group(2).strip()}")
-        for msg in caught
-        for hit in _BAD_LINE.finditer(str(msg.message))
-    ]
-    return chunk, errors
+def _feed(source: Iterator[str], pending: list[str], taken: list[str]) -> Iterator[str]:
+    """Physical lines for ``csv.reader``: those given back first (``pending``, last one first), then
+    ``source``; each line handed out is also put in ``taken`` (the lines of the record being read)."""
+    keep = taken.append
+    while pending:
+        line = pending.pop()
+        keep(line)
+        yield line
+    for line in source:
+        keep(line)
+        yield line
+
+
+def _first_line_fields(line: str, sep: str) -> list[str]:
+    """The fields of one physical line read on its own, leniently (for the id of a malformed record)."""
+    try:
+        return next(csv.reader([line], delimiter=sep), [])
+    except csv.Error:
+        return []
+
+
+def _csv_records(source: Iterator[str], sep: str, encoding: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """``(line, fields, None)`` for each record, ``(line, fields of that line, why)`` for a malformed one.
+
+    ``line`` is the physical line (1-based) the record starts on; blank lines are skipped. The first
+    record, the header, sets the number of fields: a record of one line with fewer fields is padded with
+    "" (as pandas did), one with more is malformed. Quotes are read strictly, so a quote left open is
+    found where it swallows the next lines; a stray quote inside one line is read leniently, as before.
+    A malformed record spanning several lines is reported at its first line, and the lines after that
+    are read again as records of their own: one broken quote cannot swallow the rows that follow.
+    (A swallowed run of lines is bounded by ``csv.field_size_limit()``, so memory stays small.)
+    """
+    pending: list[str] = []
+    taken: list[str] = []
+    reader = csv.reader(_feed(source, pending, taken), delimiter=sep, strict=True)
+    width: int | None = None
+    line = 1
+    while True:
+        taken.clear()
+        problem: str | None = None
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            why = f"bytes are not valid {encoding} ({exc.reason}); pass --encoding if the file uses another encoding"
+            yield line, [], why
+            return
+        except csv.Error as exc:
+            fields, problem = [], str(exc)
+            if problem.startswith("unexpected end of data"):
+                problem = "unclosed quote (the quoted field runs to the end of the file)"
+            elif problem.startswith("field larger than field limit"):
+                problem = f"a field is longer than {csv.field_size_limit()} characters (is a quote left open?)"
+            elif len(taken) > 1:
+                problem = (f"unclosed quote (the quoted field opened on this line runs into line "
+                           f"{line + len(taken) - 1}, where a quote is followed by more text)")
+            else:  # text after a closing quote within one line ('"ab"cd'): read it leniently, as pandas did
+                fields, problem = _first_line_fields(taken[0], sep), None
+        n = len(taken)
+        if problem is None:
+            if len(fields) <= 1 and not (fields and fields[0].strip()):
+                line += n  # a blank line
+                continue
+            if width is None:
+                width = len(fields)
+            elif len(fields) != width:
+                if n == 1 and len(fields) < width:
+                    fields += [""] * (width - len(fields))
+                else:
+                    problem = f"wrong number of fields (expected {width}, saw {len(fields)})"
+                    if n > 1:
+                        problem += f" in a record over lines {line}-{line + n - 1}; is a quote left open?"
+            if problem is None:
+                yield line, fields, None
+                line += n
+                continue
+        yield line, _first_line_fields(taken[0], sep) if taken else [], problem
+        if n > 1:
+            pending.extend(reversed(taken[1:]))
+            reader = csv.reader(_feed(source, pending, taken), delimiter=sep, strict=True)
+        line += 1
 
 
 def _read_csv(
     stream: IO[bytes], spec: InputSpec, fmt: str, head: bytes, encoding: str, ids: _IdTracker
 ) -> Iterator[Review | RowError]:
-    """Validate the header now (InputError), then stream rows chunk by chunk."""
-    import pandas as pd
-
+    """Validate the header now (InputError), then stream the rows record by record."""
     sep = _csv_delimiter(spec, fmt, head, encoding)
     try:
-        chunks = iter(
-            pd.read_csv(
-                stream,
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[],
-                chunksize=CSV_CHUNK_ROWS,
-                encoding=encoding,
-                encoding_errors="surrogateescape",
-                on_bad_lines="warn",
-            )
-        )
-        first, first_errors = _next_chunk(chunks)
-    except pd.errors.EmptyDataError:
-        raise InputError("the input is empty: no header row found") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"cannot parse the input as CSV: {exc}") from None
-    columns = [str(c).lstrip("\ufeff") for c in (first.columns if first is not None else [])]
+        csv.reader([], delimiter=sep)
+    except TypeError:
+        raise InputError(f"--delimiter must be a single character, not {sep!r}") from None
+    text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+    try:
+        first = text.readline()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read the input as {encoding}: {exc.reason}; see --encoding") from None
+    records = _csv_records(chain([first.removeprefix("\ufeff")], text), sep, encoding)
+    header = next(records, None)
+    if header is None:
+        raise InputError("the input is empty: no header row found")
+    line, columns, problem = header
+    if problem is not None:
+        raise InputError(f"cannot parse the header (line {line}) as CSV: {problem}")
     missing = [f for f in (spec.text_field, spec.id_field) if f is not None and f not in columns]
     if missing:
         hint = f" (delimiter {sep!r}; set --delimiter if that is wrong)" if len(columns) == 1 else ""
         raise InputError(
             f"column {missing[0]!r} not found; available columns: {', '.join(columns) or '(none)'}{hint}"
         )
-    return _csv_rows(chunks, first, first_errors, columns, spec, ids)
+    text_at = columns.index(spec.text_field)
+    id_at = None if spec.id_field is None else columns.index(spec.id_field)
+    return _csv_rows(records, text_at, id_at, spec, ids)
 
 
-def _csv_rows(chunks, chunk, errors, columns, spec: InputSpec, ids: _IdTracker) -> Iterator[Review | RowError]:
+def _csv_rows(
+    records: Iterator[tuple[int, list[str], str | None]], text_at: int, id_at: int | None, spec: InputSpec,
+    ids: _IdTracker,
+) -> Iterator[Review | RowError]:
+    """Reviews numbered by record (header excluded); a malformed record counts, so later rows keep their numbers."""
     row = 0
-    while chunk is not None:
-        yield from errors
-        chunk.columns = columns
-        texts = chunk[spec.text_field].tolist()
-        rids = chunk[spec.id_field].tolist() if spec.id_field else None
-        for i, text in enumerate(texts):
-            row += 1
-            rid = str(rids[i]) if rids is not None else str(row)
-            if rids is not None and not rid.strip():
-                yield RowError(row, None, f"the id field {spec.id_field!r} is empty")
-                continue
-            yield _review(text, rid, row, ids, spec.text_field)
-        chunk, errors = _next_chunk(chunks)
-    yield from errors
+    for line, fields, problem in records:
+        row += 1
+        if id_at is None:
+            rid: str | None = str(row)
+        else:
+            rid = fields[id_at] if id_at < len(fields) else ""
+            if not rid.strip():
+                if problem is None:
+                    yield RowError(row, None, f"the id field {spec.id_field!r} is empty")
+                    continue
+                rid = None
+        if problem is not None:
+            yield RowError(row, rid, f"malformed CSV at line {line}: {problem}")
+            continue
+        yield _review(fields[text_at], rid, row, ids, spec.text_field)
 
 
 class _Rewound(io.RawIOBase):
@@ -265,6 +356,8 @@ def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
     if spec.format not in FORMATS:
         raise InputError(f"unknown --format {spec.format!r}; choose from {', '.join(FORMATS)}")
     ids = _IdTracker()
+    if spec.path is None and spec.texts == ("-",):
+        spec = replace(spec, path="-", texts=())
     if spec.path is None:
         if not spec.texts:
             raise InputError("no reviews given: pass TEXT arguments or --input PATH (- for stdin)")
@@ -308,7 +401,12 @@ def _check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, prob
 
 
 def estimate_rows(spec: InputSpec) -> int | None:
-    """Rows to expect, for progress display: non-empty lines of a file (CSV: minus the header); None for stdin."""
+    """Rows to expect, for progress display: lines of a file (CSV: minus the header); None for stdin.
+
+    For CSV this over-counts records whose quoted fields hold newlines; good enough for a progress bar.
+    """
+    if spec.path is None and spec.texts == ("-",):
+        return None
     if spec.path is None:
         return len(spec.texts)
     if spec.path == "-":

@@ -15,9 +15,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Mapping, Sequence
 
-from saliency_cli.outputs import OutputError
+from saliency_cli.outputs import OutputError, check_writable, is_special, is_stdout
 from saliency_cli.records import Explanation, RowError
 
 OUTPUT_FORMATS = ("jsonl", "csv")
@@ -27,7 +27,7 @@ WORD_COLUMNS = ("id", "method", "target", "predicted", "probability", "position"
 
 
 def output_format(path: str | None, fmt: str | None) -> str:
-    """The explicit format, else from the extension (``.csv``/``.tsv`` = csv), else JSONL."""
+    """The explicit format, else from the extension (``.csv`` = csv), else JSONL."""
     if fmt:
         if fmt not in OUTPUT_FORMATS:
             raise OutputError(f"unknown --output-format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
@@ -72,29 +72,57 @@ class ResumeState:
     has_header: bool
 
 
-def _scan_jsonl(data: bytes) -> ResumeState:
-    done: list[str] = []
+Check = Callable[[Mapping[str, Any]], "str | None"]  # a record (JSONL object or CSV row) -> why it does not belong
+
+
+def _refuse(path: Path, where: str, why: str) -> OutputError:
+    return OutputError(f"--resume: {path} ({where}) holds results of another run: {why}; "
+                       "write to a new --output, or rerun without --resume to start over")
+
+
+def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | None = None) -> ResumeState:
+    reviews: list[tuple[str, int, int | None]] = []  # (id, first byte, row) of each review, in order
     pos = 0
-    last_id: str | None = None
-    group_start = 0
-    for line in data.splitlines(keepends=True):
+    group: list[dict] = []
+    for lineno, line in enumerate(data.splitlines(keepends=True), start=1):
         if not line.endswith(b"\n"):
             break
         try:
-            rid = str(json.loads(line)["id"])
+            record = json.loads(line)
+            rid = str(record["id"])
         except (ValueError, KeyError, TypeError):
             break
-        if rid != last_id:
-            done.append(rid)
-            last_id, group_start = rid, pos
+        why = check(record) if check is not None else None
+        if why:
+            raise _refuse(path, f"line {lineno}", why)
+        if not reviews or rid != reviews[-1][0]:
+            _check_review(check, group, path, lineno)
+            row = record.get("row")
+            reviews.append((rid, pos, row if isinstance(row, int) else None))
+            group = []
+        group.append(record)
         pos += len(line)
-    if not done:
+    if not reviews:
         return ResumeState(set(), 0, False)
-    done.pop()  # the last review may be incomplete: redo it
-    return ResumeState(set(done), group_start, False)
+    cut = _redo_from(reviews, batch_size)
+    return ResumeState({rid for rid, _, _ in reviews[:cut]}, reviews[cut][1], False)
 
 
-def _scan_csv(data: bytes) -> ResumeState:
+def _redo_from(reviews: list[tuple[str, int, int | None]], batch_size: int | None) -> int:
+    """Index of the first review to redo: the last one (it may be incomplete) or, when rows and the
+    batch size are known, every review of the last batch, so the redone batch holds the same
+    reviews as in an uninterrupted run and gives bit-identical scores."""
+    last = len(reviews) - 1
+    row = reviews[last][2]
+    if not batch_size or row is None:
+        return last
+    block = (row - 1) // batch_size
+    while last > 0 and reviews[last - 1][2] is not None and (reviews[last - 1][2] - 1) // batch_size == block:
+        last -= 1
+    return last
+
+
+def _scan_csv(data: bytes, path: Path, check: Check | None) -> ResumeState:
     text = data.decode("utf-8", "surrogateescape")
     offsets: list[int] = []
 
@@ -116,10 +144,18 @@ def _scan_csv(data: bytes) -> ResumeState:
     last_id: str | None = None
     group_start = header_end
     record_start = header_end
+    group: list[dict] = []
     for record in reader:
+        row = dict(zip(header, record))
+        why = check(row) if check is not None and record else None
+        if why:
+            raise _refuse(path, f"line {reader.line_num}", why)
         if record and record[0] != last_id:
+            _check_review(check, _first_per_target(group), path, reader.line_num)
             done.append(record[0])
-            last_id, group_start = record[0], record_start
+            last_id, group_start, group = record[0], record_start, []
+        if record:
+            group.append(row)
         record_start = offsets[-1]
     if not done:
         return ResumeState(set(), header_end, True)
@@ -127,49 +163,86 @@ def _scan_csv(data: bytes) -> ResumeState:
     return ResumeState(set(done), group_start, True)
 
 
-def scan_existing(path: Path, fmt: str) -> ResumeState:
-    """Read a partial output: finished ids, and the byte length that holds only whole reviews."""
+def _check_review(check: Check | None, group: list[dict], path: Path, lineno: int) -> None:
+    """A finished review (not the last one, which is redone) must hold what this run would write."""
+    review = getattr(check, "review", None)
+    why = review(group) if review is not None and group else None
+    if why:
+        raise _refuse(path, f"before line {lineno}", why)
+
+
+def _first_per_target(rows: list[dict]) -> list[dict]:
+    """One CSV row per (method, target) of a review: CSV repeats them for every token or word."""
+    seen: dict[tuple, dict] = {}
+    for row in rows:
+        seen.setdefault((row.get("method"), row.get("target")), row)
+    return list(seen.values())
+
+
+def scan_existing(path: Path, fmt: str, check: Check | None = None, batch_size: int | None = None) -> ResumeState:
+    """Read a partial output: finished ids, and the byte length that holds only whole reviews.
+    ``check`` refuses (OutputError) a file holding a record of another run; nothing is changed."""
     data = path.read_bytes()
-    return _scan_csv(data) if fmt == "csv" else _scan_jsonl(data)
+    return _scan_csv(data, path, check) if fmt == "csv" else _scan_jsonl(data, path, check, batch_size)
 
 
 class ResultWriter:
-    """Writes each review's explanations as one block; stdout or ``<path>.partial`` renamed on finish."""
+    """Writes each review's explanations as one block.
 
-    def __init__(self, path: str | None, fmt: str, level: str = "token", resume: bool = False):
+    ``-`` is stdout; a device, FIFO or other non-regular file is written in place; a regular file is
+    written to ``<path>.partial`` and renamed on a complete run (kept for ``--resume`` otherwise).
+    """
+
+    def __init__(self, path: str | None, fmt: str, level: str = "token", resume: bool = False,
+                 check: Check | None = None, batch_size: int | None = None):
         if level not in LEVELS:
             raise OutputError(f"unknown --level {level!r}; choose from {', '.join(LEVELS)}")
         self.fmt, self.level = fmt, level
-        self.path = None if path in (None, "-") else Path(path)
+        self.path = None if is_stdout(path) else Path(path)  # type: ignore[arg-type]
+        self.partial: Path | None = None
         self.done: set[str] = set()
         self._stream: IO[bytes] | None = None
         self._fd: int | None = None
         header_done = False
-        if self.path is None:
+        if self.path is None or is_special(self.path):
             if resume:
-                raise OutputError("--resume needs --output PATH (it cannot resume a stream on stdout)")
-            self._stream = sys.stdout.buffer
+                raise OutputError("--resume needs --output PATH of a regular file (it cannot resume a stream)")
+            self._open_stream()
         else:
-            if self.path.is_dir():
-                raise OutputError(f"output path is a directory: {self.path}")
-            if not self.path.parent.exists():
-                raise OutputError(f"output folder does not exist: {self.path.parent}")
-            self.partial = self.path.with_name(self.path.name + ".partial")
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-            if resume and not self.partial.exists() and self.path.exists():
-                os.replace(self.path, self.partial)
-            if resume and self.partial.exists():
-                state = scan_existing(self.partial, fmt)
-                os.truncate(self.partial, state.keep_bytes)
-                self.done, header_done = state.done, state.has_header
-            else:
-                flags |= os.O_TRUNC
-            try:
-                self._fd = os.open(self.partial, flags, 0o644)
-            except OSError as exc:
-                raise OutputError(f"cannot write {self.partial}: {exc.strerror}") from None
+            header_done = self._open_partial(resume, check, batch_size)
         if fmt == "csv" and not header_done:
             self._write(_csv_text([TOKEN_COLUMNS if level == "token" else WORD_COLUMNS]))
+
+    def _open_stream(self) -> None:
+        if self.path is None:
+            self._stream = sys.stdout.buffer
+            return
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def _open_partial(self, resume: bool, check: Check | None, batch_size: int | None) -> bool:
+        """Open ``<path>.partial`` (after checking what a resumed file holds); whether it has a CSV header."""
+        assert self.path is not None
+        check_writable(self.path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        header_done = False
+        existing = self.partial if self.partial.exists() else self.path if self.path.exists() else None
+        if resume and existing is not None:
+            state = scan_existing(existing, self.fmt, check, batch_size)  # refuses before anything is changed
+            if existing == self.path:
+                os.replace(self.path, self.partial)
+            os.truncate(self.partial, state.keep_bytes)
+            self.done, header_done = state.done, state.has_header
+        else:
+            flags |= os.O_TRUNC
+        try:
+            self._fd = os.open(self.partial, flags, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.partial}: {exc.strerror}") from None
+        return header_done
 
     def _write(self, text: str) -> None:
         data = text.encode("utf-8", "surrogateescape")
@@ -183,8 +256,8 @@ class ResultWriter:
             self._stream.flush()
 
     def write(self, explanations: Sequence[Explanation]) -> None:
-        """Write all records of one review in one block."""
-        if not explanations:
+        """Write all records of one review in one block (none if this file already holds the review)."""
+        if not explanations or explanations[0].id in self.done:
             return
         text = jsonl_lines(explanations) if self.fmt == "jsonl" else _csv_text(csv_rows(explanations, self.level))
         self._write(text)
@@ -192,11 +265,50 @@ class ResultWriter:
     def close(self, complete: bool) -> None:
         """Flush; on a complete run rename ``.partial`` to the final name, else keep it for --resume."""
         if self._fd is not None:
-            os.fsync(self._fd)
+            if self.partial is not None:
+                os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
-            if complete and self.path is not None:
+            if complete and self.partial is not None and self.path is not None:
                 os.replace(self.partial, self.path)
+
+
+class Outputs:
+    """Every ``-o`` of a run (formats by extension): each review goes to all of them.
+
+    ``done`` (what ``--resume`` skips) holds the ids finished in every output; an output that
+    already holds a review does not get it twice.
+    """
+
+    def __init__(self, paths: Sequence[str], fmt: str | None, level: str, resume: bool, check: Check | None = None,
+                 batch_size: int | None = None):
+        paths = list(paths) or ["-"]
+        if sum(is_stdout(p) for p in paths) > 1:
+            raise OutputError("only one output can go to stdout ('-')")
+        names = [str(Path(p).resolve()) for p in paths if not is_stdout(p)]
+        if len(set(names)) < len(names):
+            raise OutputError("the same output file is named twice")
+        self.writers: list[ResultWriter] = []
+        try:
+            for p in paths:
+                self.writers.append(ResultWriter(p, output_format(p, fmt), level=level, resume=resume, check=check,
+                                                 batch_size=batch_size))
+        except OutputError:
+            self.close(complete=False)
+            raise
+        self.done: set[str] = set.intersection(*(w.done for w in self.writers))
+
+    @property
+    def partials(self) -> list[Path]:
+        return [w.partial for w in self.writers if w.partial is not None]
+
+    def write(self, explanations: Sequence[Explanation]) -> None:
+        for w in self.writers:
+            w.write(explanations)
+
+    def close(self, complete: bool) -> None:
+        for w in self.writers:
+            w.close(complete)
 
 
 class ErrorWriter:

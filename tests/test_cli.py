@@ -77,7 +77,7 @@ def test_normalize_l1_sums_to_one(bert_dir):
         (["--input", "missing.csv"], "input file not found: missing.csv"),
         (["--input", "{csv}", "--text-field", "body"], "column 'body' not found; available columns: id, text"),
         (["x", "--model", "no/such/folder"], "model folder not found"),
-        (["x", "--method", "lime"], "unknown method 'lime'"),
+        (["x", "--method", "deeplift"], "unknown method 'deeplift'"),
         (["x", "--target", "stars"], "unknown label 'stars'"),
         (["x", "--device", "tpu"], "unknown device"),
         (["x", "--max-memory", "lots"], "cannot read size"),
@@ -151,7 +151,7 @@ def test_module_entry_point_keeps_stdout_pure(bert_dir):
     assert proc.returncode == 0
     (rec,) = [json.loads(line) for line in out.decode().splitlines()]
     assert rec["method"] == "gradient"
-    assert b"Loading" not in out and b"done: 1 rows explained" in err
+    assert b"Loading" not in out and b"done: 1 row explained" in err
 
 
 def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, bert_dir):
@@ -176,13 +176,7 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, bert_dir):
     res = _cli(*common, "-o", str(out), "--resume", stderr=subprocess.PIPE)
     _, err = res.communicate(timeout=300)
     assert res.returncode == 0, err
-    got, want = records(out.read_text()), records(ref.read_text())
-    assert [r["id"] for r in got] == [r["id"] for r in want]
-    for a, b in zip(got, want):  # batches after the resume point hold other reviews: last float bits may differ
-        assert {k: v for k, v in a.items() if k not in ("tokens", "words", "delta", "prediction")} == \
-            {k: v for k, v in b.items() if k not in ("tokens", "words", "delta", "prediction")}
-        assert [t["score"] for t in a["tokens"]] == pytest.approx([t["score"] for t in b["tokens"]], rel=1e-5, abs=1e-9)
-        assert a["prediction"]["label"] == b["prediction"]["label"]
+    assert out.read_bytes() == ref.read_bytes()
 
 
 def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, bert_dir):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
+from itertools import islice
 
 import pytest
 
-from saliency_cli.readers import InputError, InputSpec, detect_format, open_reviews
+from saliency_cli.readers import InputError, InputSpec, detect_format, estimate_rows, open_reviews, stdin_is_piped
 from saliency_cli.records import Review, RowError
 
 
@@ -119,3 +122,163 @@ def test_arguments_become_reviews():
     assert isinstance(out[0], Review) and isinstance(out[1], RowError)
     with pytest.raises(InputError, match="no reviews given"):
         open_reviews(InputSpec())
+
+
+BROKEN_QUOTE = b'id,text\na,"fine product\nb,second review is good\nc,third one\n'
+
+
+def test_broken_quote_does_not_swallow_the_following_rows(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(BROKEN_QUOTE)
+    bad, *good = read(p, id_field="id")
+    assert isinstance(bad, RowError) and (bad.row, bad.id) == (1, "a")
+    assert bad.error.startswith("malformed CSV at line 2: unclosed quote")
+    assert good == [Review("b", "second review is good", 2), Review("c", "third one", 3)]
+
+
+def test_broken_quote_counts_as_a_record_for_default_ids(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(BROKEN_QUOTE)
+    bad, *good = read(p)
+    assert isinstance(bad, RowError) and (bad.row, bad.id) == (1, "1") and "at line 2" in bad.error
+    assert [(r.id, r.row) for r in good] == [("2", 2), ("3", 3)]
+
+
+def test_unclosed_quote_at_end_of_file(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(b'id,text\n1,good one\n2,"never closed, at the end')
+    good, bad = read(p)
+    assert good == Review("1", "good one", 1)
+    assert (bad.row, bad.id) == (2, "2")
+    assert bad.error == "malformed CSV at line 3: unclosed quote (the quoted field runs to the end of the file)"
+
+
+def test_too_many_fields_in_the_middle(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(b"id,text\n1,first\n2,second,extra\n3,third\n")
+    out = read(p)
+    assert out[0] == Review("1", "first", 1) and out[2] == Review("3", "third", 3)
+    assert out[1] == RowError(2, "2", "malformed CSV at line 3: wrong number of fields (expected 2, saw 3)")
+
+
+def test_broken_quote_closed_later_is_caught_and_lines_after_it_are_reread(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(
+        b'id,text\n1,a\n2,"opened\n3,fine\n4,end",x\n5,has "quoted" word\n6,"oops\n7,say "hi" now\n8,last\n'
+    )
+    out = read(p, id_field="id")
+    assert [(r.id, r.text) for r in out if isinstance(r, Review)] == [
+        ("1", "a"), ("3", "fine"), ("5", 'has "quoted" word'), ("7", 'say "hi" now'), ("8", "last")
+    ]
+    errors = {e.row: (e.id, e.error) for e in out if isinstance(e, RowError)}
+    assert sorted(errors) == [2, 4, 6]
+    assert errors[2][0] == "2" and errors[2][1].startswith("malformed CSV at line 3: wrong number of fields")
+    assert errors[4][0] == "4" and errors[4][1].startswith("malformed CSV at line 5: wrong number of fields")
+    assert errors[6][0] == "6" and errors[6][1].startswith("malformed CSV at line 7: unclosed quote")
+    assert [r.row for r in out] == list(range(1, 9))
+
+
+def test_quoted_newlines_and_delimiters_are_fine_and_lines_stay_physical(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(b'id,text\r\n1,"one,\r\ntwo\r\nthree"\r\n\r\n2,"a ""quote"", then\nmore"\r\n3,x,y\r\n4,ok\r\n')
+    out = read(p)
+    assert out[:2] == [Review("1", "one,\r\ntwo\r\nthree", 1), Review("2", 'a "quote", then\nmore', 2)]
+    assert out[2] == RowError(3, "3", "malformed CSV at line 8: wrong number of fields (expected 2, saw 3)")
+    assert out[3] == Review("4", "ok", 4)
+
+
+def test_short_rows_are_padded_and_stray_quotes_in_one_line_are_kept(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(b'id,text,stars\n1,hello\n2\n3,"ab"cd,2\n4,say "hi",5\n')
+    out = read(p, id_field="id")
+    assert out[0] == Review("1", "hello", 1) and out[2] == Review("3", "abcd", 3)
+    assert out[3] == Review("4", 'say "hi"', 4)
+    assert out[1].row == 2 and "empty" in out[1].error
+
+
+def test_unclosed_quote_swallows_a_bounded_number_of_lines(tmp_path):
+    p = tmp_path / "r.csv"
+    with p.open("w") as fh:
+        fh.write('id,text\n1,"never closed\n')
+        fh.writelines(f"{i},review number {i}\n" for i in range(2, 40_002))
+    out = read(p)
+    assert len(out) == 40_001 and all(r.row == int(r.id) for r in out)
+    assert isinstance(out[0], RowError) and "line 2" in out[0].error
+    assert all(isinstance(r, Review) for r in out[1:])
+
+
+def test_utf16_csv_and_single_character_delimiter(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes("id,text\n1,héllo\n".encode("utf-16"))
+    assert read(p, encoding="utf-16") == [Review("1", "héllo", 1)]
+    with pytest.raises(InputError, match="single character"):
+        read(p, encoding="utf-16", delimiter="::")
+
+
+class _Endless(io.RawIOBase):
+    """A CSV of a million rows made on demand, counting the bytes read from it."""
+
+    def __init__(self) -> None:
+        self.rows = (f"{i},review {i}\n".encode() for i in range(1_000_000))
+        self.buf, self.served = b"id,text\n", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while len(self.buf) < len(b):
+            more = next(self.rows, b"")
+            if not more:
+                break
+            self.buf += more
+        n = min(len(b), len(self.buf))
+        b[:n], self.buf = self.buf[:n], self.buf[n:]
+        self.served += n
+        return n
+
+
+def test_csv_streams_lazily(monkeypatch):
+    source = _Endless()
+    monkeypatch.setattr("saliency_cli.readers._stdin_binary", lambda: io.BufferedReader(source))
+    items = open_reviews(InputSpec(path="-", format="csv"))
+    assert [r.text for r in islice(items, 3)] == ["review 0", "review 1", "review 2"]
+    assert source.served < 300_000  # a few buffers, not the ~15 MB of the whole input
+
+
+def test_dash_text_means_stdin(monkeypatch):
+    monkeypatch.setattr("saliency_cli.readers._stdin_binary", lambda: io.BytesIO(b"one review\nanother\n"))
+    assert [r.text for r in open_reviews(InputSpec(texts=("-",)))] == ["one review", "another"]
+    monkeypatch.setattr("saliency_cli.readers._stdin_binary", lambda: io.BytesIO(b"id,text\n7,from csv\n"))
+    assert [(r.id, r.text) for r in open_reviews(InputSpec(texts=("-",), id_field="id"))] == [("7", "from csv")]
+    assert estimate_rows(InputSpec(texts=("-",))) is None
+    assert [r.text for r in open_reviews(InputSpec(texts=("-", "x")))] == ["-", "x"]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_stdin_is_piped(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "stdin", None)
+    assert stdin_is_piped() is False
+    monkeypatch.setattr(sys, "stdin", _Tty())
+    assert stdin_is_piped() is False
+    monkeypatch.setattr(sys, "stdin", io.StringIO("piped text"))  # no file descriptor, not a terminal
+    assert stdin_is_piped() is True
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(sys, "stdin", closed)
+    assert stdin_is_piped() is False
+    r, w = os.pipe()
+    with open(r, "rb") as pipe, open(w, "wb"):
+        monkeypatch.setattr(sys, "stdin", pipe)
+        assert stdin_is_piped() is True
+    f = tmp_path / "in.txt"
+    f.write_text("review\n")
+    with f.open() as fh:
+        monkeypatch.setattr(sys, "stdin", fh)
+        assert stdin_is_piped() is True
+    with open(os.devnull) as null:  # a character device like a terminal: nothing piped in
+        monkeypatch.setattr(sys, "stdin", null)
+        assert stdin_is_piped() is False

@@ -38,8 +38,8 @@ class Scored:
     params: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # method -> params when not the run's
 
 
-def explanations(lm: LoadedModel, s: Scored, settings: Settings) -> list[Explanation]:
-    """Raw-score records of one encoding, method by method, target by target."""
+def explanations(lm: LoadedModel, s: Scored, settings: Settings, normalization: str) -> list[Explanation]:
+    """Records of one encoding in the ``normalization`` view, method by method, target by target."""
     enc, review = s.enc, s.enc.review
     predicted = max(range(len(s.probs)), key=s.probs.__getitem__)
     prediction = Prediction(lm.labels[predicted], predicted, {label: float(p) for label, p in zip(lm.labels, s.probs)})
@@ -51,12 +51,13 @@ def explanations(lm: LoadedModel, s: Scored, settings: Settings) -> list[Explana
         name = run.method.name
         for t in s.targets:
             tok_records, word_records = build_scores(
-                review.text, tokens, s.raw[(name, t)], starts, ends, enc.special, enc.word_ids, "none"
+                review.text, tokens, s.raw[(name, t)], starts, ends, enc.special, enc.word_ids, normalization
             )
             out.append(Explanation(
                 id=review.id, row=review.row, text=review.text, model=lm.name, method=name,
                 params={**s.params.get(name, run.params), **s.extra.get((name, t), {})},
-                attribute=settings.attribute, prediction=prediction, target=Target(lm.labels[t], t),
+                attribute=settings.attribute, normalization=normalization, prediction=prediction,
+                target=Target(lm.labels[t], t),
                 tokens=tok_records, words=word_records, truncated=enc.dropped > 0,
                 dropped_tokens=enc.dropped, delta=s.delta.get((name, t)), windows=enc.n_windows,
             ))
@@ -64,15 +65,12 @@ def explanations(lm: LoadedModel, s: Scored, settings: Settings) -> list[Explana
 
 
 def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Outcome:
-    """One review's outcome from its encodings: windows stitched, then the normalisation view."""
-    per_part = [explanations(lm, s, settings) for s in parts]
+    """One review's outcome from its encodings. A whole review is built in the normalisation view
+    at once; the windows of a long review are built raw, stitched, then viewed."""
     first = parts[0].enc
-    if len(per_part) == 1:
-        records = per_part[0]
+    if len(parts) == 1:
+        records = explanations(lm, parts[0], settings, settings.normalization)
     else:
-        records = [stitch_windows(list(group)) for group in zip(*per_part)]
-    return Outcome(
-        review=first.review,
-        explanations=[apply_normalization(e, settings.normalization) for e in records],
-        truncated=first.dropped > 0,
-    )
+        per_part = [explanations(lm, s, settings, "none") for s in parts]
+        records = [apply_normalization(stitch_windows(list(group)), settings.normalization) for group in zip(*per_part)]
+    return Outcome(review=first.review, explanations=records, truncated=first.dropped > 0)

@@ -13,7 +13,7 @@ import torch
 
 from saliency_cli.engine.budget import activation_bytes_per_row, model_shape
 from saliency_cli.model import LoadedModel
-from saliency_cli.settings import DTYPES, SettingError
+from saliency_cli.settings import SettingError
 
 # Eager attention is used under bf16 on CPU while heads x length <= this x hidden^2 (see attention_for).
 EAGER_ATTENTION_RATIO = 0.025
@@ -22,10 +22,8 @@ EAGER_ATTENTION_RATIO = 0.025
 def resolve_dtype(spec: str, lm: LoadedModel) -> str:
     """``auto`` picks bfloat16 where the hardware runs it natively (read at model load: CUDA with
     bf16, CPUs with AVX512-BF16 or AMX), float16 on older GPUs, else float32; explicit choices are
-    checked against the device."""
+    checked against the device. ``spec`` was validated by ``settings.make_settings``."""
     spec = (spec or "float32").lower()
-    if spec not in DTYPES:
-        raise SettingError("dtype", f"unknown value {spec!r}; choose from {', '.join(DTYPES)}")
     if spec == "auto":
         if lm.fast_bf16:
             return "bfloat16"
