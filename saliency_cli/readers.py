@@ -218,7 +218,7 @@ def _csv_records(source: Iterator[str], sep: str, encoding: str) -> Iterator[tup
 
     ``line`` is the physical line (1-based) the record starts on; blank lines are skipped. The first
     record, the header, sets the number of fields: a record of one line with fewer fields is padded with
-    "" (as pandas did), one with more is malformed. Quotes are read strictly, so a quote left open is
+    "", one with more is malformed. Quotes are read strictly, so a quote left open is
     found where it swallows the next lines; a stray quote inside one line is read leniently, as before.
     A malformed record spanning several lines is reported at its first line, and the lines after that
     are read again as records of their own: one broken quote cannot swallow the rows that follow.
@@ -249,7 +249,7 @@ def _csv_records(source: Iterator[str], sep: str, encoding: str) -> Iterator[tup
             elif len(taken) > 1:
                 problem = (f"unclosed quote (the quoted field opened on this line runs into line "
                            f"{line + len(taken) - 1}, where a quote is followed by more text)")
-            else:  # text after a closing quote within one line ('"ab"cd'): read it leniently, as pandas did
+            else:  # text after a closing quote within one line ('"ab"cd'): read it leniently
                 fields, problem = _first_line_fields(taken[0], sep), None
         n = len(taken)
         if problem is None:

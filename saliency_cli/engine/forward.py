@@ -1,7 +1,7 @@
 """The forward-only family's executor: perturbed copies of many reviews, packed into batches by
 length under the memory budget and run without gradients; every copy's output for every label.
 
-A perturbation method (occlusion, and later LIME, KernelSHAP and the faithfulness metrics) only
+A perturbation method (occlusion, KernelSHAP, LIME, and the faithfulness metrics to come) only
 says which features each copy keeps. Here those masks become token ids (the ``baseline`` rule says
 what a removed feature becomes, ``delete`` drops its tokens), identical copies of one review are run
 once, and one forward gives every label, so several targets and methods share it.

@@ -1,0 +1,319 @@
+"""KernelSHAP against independent references: exact Shapley values by brute-force enumeration of the
+model's outputs on every coalition, and the ``shap`` package's KernelExplainer on the same coalitions."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from saliency_cli.cli import app
+from saliency_cli.methods import get_method
+from saliency_cli.methods.kernel_shap import KernelShap, Schedule
+from saliency_cli.pipeline import explain_reviews
+from saliency_cli.records import Review
+from saliency_cli.settings import SettingError, make_settings
+
+SHORT = [
+    "Great phone, terrible battery.",  # 6 words (punctuation marks are words)
+    "unbelievably awesome xylophone",  # 3 words of several tokens each
+    "Not buying it any sooner!",
+    "Works as described.",
+]
+LONGER = [
+    "Not buying it any sooner! Other brands do a much better job",
+    "The screen is bright and the sound is excellent, but the battery is awful.",
+    "Awful customer service; they never answered my emails.",
+]
+# Float32 noise of the model's outputs (padding, chunking, kernels), see test_occlusion.py; the
+# regression spreads it over the words, hence a little more room than one output's noise.
+TOL = {"probability": 2e-6, "logit": 1e-5}
+METHOD = KernelShap()
+
+
+def reviews(texts):
+    return [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+
+
+def word_positions(lm, text):
+    """Token ids and the token positions of each word (the non-special tokens grouped by word id)."""
+    enc = lm.tokenizer(text)
+    words: dict[int, list[int]] = {}
+    for pos, wid in enumerate(enc.word_ids()):
+        if wid is not None:
+            words.setdefault(wid, []).append(pos)
+    return list(enc["input_ids"]), [words[w] for w in sorted(words)]
+
+
+def model_outputs(lm, ids, attribute):
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        logits = lm.model(input_ids=x, attention_mask=torch.ones_like(x)).logits.float()[0]
+    return (torch.softmax(logits, -1) if attribute == "probability" else logits).double().numpy()
+
+
+def coalition_values(lm, text, attribute, replacement):
+    """F (every label) of the copy keeping each coalition of words, straight from the model (one padded batch)."""
+    ids, words = word_positions(lm, text)
+    coalitions = list(itertools.product((False, True), repeat=len(words)))
+    copies = []
+    for keep in coalitions:
+        dropped = {p for w, k in zip(words, keep) if not k for p in w}
+        copies.append([t for i, t in enumerate(ids) if i not in dropped] if replacement is None else [
+            replacement if i in dropped else t for i, t in enumerate(ids)])
+    x = torch.full((len(copies), len(ids)), lm.tokenizer.pad_token_id)
+    mask = torch.zeros_like(x)
+    for r, c in enumerate(copies):
+        x[r, : len(c)], mask[r, : len(c)] = torch.tensor(c), 1
+    with torch.no_grad():
+        logits = lm.model(input_ids=x, attention_mask=mask).logits.float()
+    out = (torch.softmax(logits, -1) if attribute == "probability" else logits).double().numpy()
+    return dict(zip(coalitions, out)), len(words)
+
+
+def shapley(values, m, target):
+    """Exact Shapley values of the game ``values`` (coalition -> outputs) for label ``target``."""
+    phi = np.zeros(m)
+    for i in range(m):
+        for keep, v in values.items():
+            if keep[i]:
+                continue
+            size = sum(keep)
+            with_i = keep[:i] + (True,) + keep[i + 1:]
+            weight = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
+            phi[i] += weight * (values[with_i][target] - v[target])
+    return phi
+
+
+def game(m, seed):
+    """A synthetic explained output on coalitions: linear terms, pairwise and one three-way interaction."""
+    rng = np.random.default_rng(seed)
+    linear, pairs, bias = rng.normal(size=m), np.triu(rng.normal(size=(m, m)), 1) * 0.5, rng.normal()
+
+    def f(masks):
+        z = np.asarray(masks, dtype=np.float64)
+        return bias + z @ linear + np.einsum("ni,ij,nj->n", z, pairs, z) + 0.3 * z[:, :3].prod(1)
+
+    return f
+
+
+@pytest.fixture(scope="module")
+def lm(sharp_lm):
+    return sharp_lm
+
+
+@pytest.mark.parametrize("attribute,baseline", [("probability", "mask"), ("logit", "mask"), ("logit", "delete")])
+def test_exact_shapley_values_when_every_coalition_fits(lm, attribute, baseline):
+    replacement = None if baseline == "delete" else lm.tokenizer.mask_token_id
+    settings = make_settings(["kernel-shap"], options={"baseline": baseline}, targets=["all"], attribute=attribute)
+    ex = explain_reviews(lm, reviews(SHORT), settings)  # samples 500 >= 2**6: every coalition
+    assert len(ex) == len(SHORT) * 3
+    games = {e.text: coalition_values(lm, e.text, attribute, replacement) for e in ex}
+    for e in ex:
+        values, m = games[e.text]
+        expected = shapley(values, m, e.target.index)
+        assert [w.score for w in e.words] == pytest.approx(expected, abs=TOL[attribute])
+        # efficiency: the words share F(x) - F(every word replaced)
+        none = values[(False,) * m][e.target.index]
+        change = values[(True,) * m][e.target.index] - none
+        assert sum(w.score for w in e.words) == pytest.approx(change, abs=TOL[attribute])
+        assert e.method == "kernel-shap"
+        assert e.params == {"baseline": baseline, "features": "word", "samples": 500, "seed": 0}
+    assert max(abs(w.score) for e in ex for w in e.words) > 0.02  # far from zero: the comparison means something
+    # exact values: any seed, and 2**M samples are enough
+    again = explain_reviews(lm, reviews(SHORT[:1]), make_settings(
+        ["shap"], options={"baseline": baseline, "seed": 7, "samples": 64}, targets=["all"], attribute=attribute))
+    for e, first in zip(again, ex[:3]):
+        assert [w.score for w in e.words] == pytest.approx([w.score for w in first.words], abs=TOL[attribute])
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6])
+def test_exact_shapley_values_of_a_synthetic_game(m):
+    f = game(m, m)
+    masks = METHOD.masks(m, {"samples": 2**m, "seed": 0}, "key")
+    assert masks.shape == (2**m, m) and len({r.tobytes() for r in masks}) == 2**m  # every coalition, once
+    table = {tuple(bool(b) for b in r): np.array([v]) for r, v in zip(masks, f(masks))}
+    scores = METHOD.attribute(masks, f(masks), {"samples": 2**m}).scores
+    assert scores == pytest.approx(shapley(table, m, 0), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "m,samples", [(4, 6), (7, 40), (10, 100), (20, 500), (33, 500), (60, 300), (300, 100), (12, 2)])
+def test_efficiency_holds_exactly_when_sampling(m, samples):
+    f = game(m, 100 + m)
+    masks = METHOD.masks(m, {"samples": samples, "seed": 3}, "key")
+    values = f(masks)
+    scores = METHOD.attribute(masks, values, {"samples": samples}).scores
+    full, empty = values[masks.all(1)][0], values[~masks.any(1)][0]
+    assert abs(scores.sum() - (full - empty)) < 1e-9
+    assert len(np.unique(scores)) > 1 or m == 1 or samples == 2
+
+
+def test_an_underdetermined_fit_treats_alike_features_alike():
+    m, samples = 200, 100  # 49 pairs of coalitions for 200 features
+    masks = METHOD.masks(m, {"samples": samples, "seed": 0}, "key")
+    same = METHOD.attribute(masks, 0.5 + 0.01 * masks.sum(1), {"samples": samples}).scores
+    assert same == pytest.approx(np.full(m, 0.01), abs=1e-12)  # every feature adds 0.01: each gets 0.01
+    # one feature that matters more stands out, though the fit cannot give it its whole effect
+    value = 0.01 * masks.sum(1) + 0.3 * masks[:, 0]
+    scores = METHOD.attribute(masks, value, {"samples": samples}).scores
+    assert scores.sum() == pytest.approx(0.01 * m + 0.3, abs=1e-12)
+    assert scores.argmax() == 0 and scores[0] - np.delete(scores, 0).max() > 0.02
+
+
+def test_efficiency_end_to_end_when_sampling(lm):
+    settings = make_settings(["kernel-shap"], options={"samples": 60}, targets=["all"], attribute="logit")
+    ex = explain_reviews(lm, reviews(LONGER), settings)
+    changes = []
+    for e in ex:
+        ids, words = word_positions(lm, e.text)
+        assert 2 ** len(words) > 60  # sampled, not enumerated
+        dropped = {p for w in words for p in w}
+        masked = [lm.tokenizer.mask_token_id if i in dropped else t for i, t in enumerate(ids)]
+        change = model_outputs(lm, ids, "logit")[e.target.index] - model_outputs(lm, masked, "logit")[e.target.index]
+        assert sum(w.score for w in e.words) == pytest.approx(change, abs=1e-5)
+        changes.append(abs(change))
+    assert max(changes) > 0.1
+
+
+@pytest.mark.parametrize("m", [7, 8, 11])
+@pytest.mark.parametrize("nsamples", [60, 200])
+def test_matches_shap_kernel_explainer_on_its_coalitions(m, nsamples):
+    """shap's KernelExplainer on a synthetic model of m binary features (background all 0, input all 1):
+    its coalitions (the random ones repeated as often as drawn) and values give our scores = shap's."""
+    shap = pytest.importorskip("shap")
+    f = game(m, 10 * m + nsamples)
+    state = np.random.get_state()
+    np.random.seed(nsamples + m)  # shap draws from numpy's global generator
+    try:
+        explainer = shap.KernelExplainer(f, np.zeros((1, m)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a singular regression in shap would make this no reference
+            expected = np.ravel(explainer.explain(np.ones((1, m)), nsamples=nsamples, l1_reg=False))
+    finally:
+        np.random.set_state(state)
+    n = explainer.nsamplesAdded
+    coalitions, weights = explainer.maskMatrix[:n].astype(bool), explainer.kernelWeights[:n]
+    schedule = Schedule(m, nsamples + 2)  # our samples count the empty and full coalitions too
+    size = coalitions.sum(1)
+    enumerated = np.minimum(size, m - size) <= schedule.full
+    assert enumerated.sum() == sum(schedule.size_count(s) for s in range(1, schedule.full + 1))
+    drawn = weights[~enumerated]
+    unit = drawn.min() if drawn.size else 1.0
+    counts = np.rint(drawn / unit).astype(int)
+    assert np.allclose(drawn, counts * unit, rtol=1e-9, atol=0)  # shap's weights of drawn coalitions are counts
+    rows = [np.ones(m, bool), np.zeros(m, bool), *coalitions[enumerated]]
+    rows += [r for r, c in zip(coalitions[~enumerated], counts) for _ in range(c)]
+    masks = np.array(rows)
+    scores = METHOD.attribute(masks, f(masks), {"samples": nsamples + 2}).scores
+    assert scores == pytest.approx(expected, abs=1e-10)
+    assert np.abs(expected).max() > 0.1
+
+
+@pytest.mark.parametrize("m,samples", [(20, 500), (9, 500), (16, 1000), (30, 2000)])
+def test_coalitions_are_paired_and_follow_the_shapley_size_distribution(m, samples):
+    masks = METHOD.masks(m, {"samples": samples, "seed": 0}, "a review")
+    assert masks[0].all() and not masks[1].any()
+    distinct = {r.tobytes() for r in masks}
+    assert len(distinct) <= samples and len(distinct) >= samples - 1  # the budget is spent, never exceeded
+    schedule = Schedule(m, samples)
+    inner = masks[2:]
+    size = inner.sum(1)
+    stratum = np.minimum(size, m - size)
+    # enumerated strata: every coalition of those sizes, once
+    n_enumerated = sum(schedule.size_count(s) for s in range(1, schedule.full + 1))
+    assert (stratum <= schedule.full).sum() == n_enumerated
+    assert len({r.tobytes() for r in inner[stratum <= schedule.full]}) == n_enumerated
+    # every drawn coalition comes with its complement, right after it
+    drawn = inner[n_enumerated:]
+    assert len(drawn) % 2 == 0 and (drawn[0::2] == ~drawn[1::2]).all()
+    assert (np.minimum(drawn.sum(1), m - drawn.sum(1)) > schedule.full).all()
+    # the drawn sizes follow the Shapley kernel: stratum s with weight ∝ (M-1)/(s(M-s)), x2 when paired
+    strata = np.arange(schedule.full + 1, m // 2 + 1)
+    kernel = np.array([(m - 1) / (s * (m - s)) * (2 if s < m - s else 1) for s in strata])
+    observed = np.array([(np.minimum(drawn[0::2].sum(1), m - drawn[0::2].sum(1)) == s).sum() for s in strata])
+    expected = kernel / kernel.sum() * observed.sum()
+    assert (np.abs(observed - expected) <= 4 * np.sqrt(expected) + 2).all(), (observed, expected)
+    assert observed.sum() >= (samples - 2 - n_enumerated) // 2
+
+
+def test_with_enough_samples_every_coalition_once():
+    for m in range(1, 9):
+        masks = METHOD.masks(m, {"samples": 2**m, "seed": 0}, "k")
+        assert len(masks) == 2**m and len({r.tobytes() for r in masks}) == 2**m
+        assert len(METHOD.masks(m, {"samples": 2**m + 50, "seed": 0}, "k")) == 2**m
+
+
+def test_duplicate_coalitions_count_as_often_as_drawn():
+    m, samples = 14, 120
+    f = game(m, 5)
+    masks = METHOD.masks(m, {"samples": samples, "seed": 1}, "k")
+    scores = METHOD.attribute(masks, f(masks), {"samples": samples}).scores
+    # doubling every drawn row changes nothing (same frequencies); doubling one pair changes the fit
+    schedule = Schedule(m, samples)
+    n_fixed = 2 + sum(schedule.size_count(s) for s in range(1, schedule.full + 1))
+    twice = np.vstack([masks, masks[n_fixed:]])
+    assert METHOD.attribute(twice, f(twice), {"samples": samples}).scores == pytest.approx(scores, abs=1e-12)
+    one_more = np.vstack([masks, masks[n_fixed:n_fixed + 2]])
+    assert np.abs(METHOD.attribute(one_more, f(one_more), {"samples": samples}).scores - scores).max() > 1e-6
+
+
+def test_seeds_repeat_exactly_and_differ_between_seeds(lm):
+    def run(seed):
+        settings = make_settings(["kernel-shap"], options={"samples": 100, "seed": seed}, attribute="logit")
+        return [[w.score for w in e.words] for e in explain_reviews(lm, reviews(LONGER), settings)]
+
+    first, again, other = run(0), run(0), run(1)
+    assert first == again
+    for a, b in zip(first, other):
+        assert np.abs(np.array(a) - np.array(b)).max() > 1e-4
+    assert np.array_equal(METHOD.masks(12, {"samples": 100, "seed": 0}, "text"),
+                          METHOD.masks(12, {"samples": 100, "seed": 0}, "text"))
+    assert not np.array_equal(METHOD.masks(12, {"samples": 100, "seed": 0}, "text"),
+                              METHOD.masks(12, {"samples": 100, "seed": 0}, "other text"))
+
+
+def test_a_review_alone_or_in_any_batch_gets_the_same_scores(lm):
+    texts = LONGER + SHORT
+    settings = {bs: make_settings(["kernel-shap"], options={"samples": 80}, targets=["all"], batch_size=bs)
+                for bs in (1, 3, 16)}
+    runs = {bs: {(e.id, e.target.index): [t.score for t in e.tokens] for e in explain_reviews(lm, reviews(texts), s)}
+            for bs, s in settings.items()}
+    ref = runs[16]
+    assert len(ref) == len(texts) * 3
+    for bs in (1, 3):
+        assert runs[bs].keys() == ref.keys()
+        for key, scores in ref.items():
+            assert runs[bs][key] == pytest.approx(scores, abs=TOL["probability"])
+    for i, text in enumerate(texts, start=1):
+        for e in explain_reviews(lm, [Review(str(i), text, i)], settings[16]):
+            assert [t.score for t in e.tokens] == pytest.approx(ref[(str(i), e.target.index)], abs=TOL["probability"])
+
+
+def test_parameters_are_validated_naming_the_option():
+    with pytest.raises(SettingError, match="^samples: must be at least 2") as info:
+        make_settings(["kernel-shap"], options={"samples": 1})
+    assert info.value.option == "samples"
+    with pytest.raises(SettingError, match="^baseline: "):
+        make_settings(["kernel-shap"], options={"baseline": "zero"})
+    assert get_method("shap") is get_method("kernel-shap") is get_method("Kernel_SHAP")
+    # samples is shared with smooth-grad, each with its own default
+    runs = {r.method.name: r.params for r in make_settings(["kernel-shap", "smooth-grad"]).methods}
+    assert runs["kernel-shap"]["samples"] == 500 and runs["smooth-grad"]["samples"] == 20
+
+
+def test_listed_by_the_methods_command():
+    res = CliRunner().invoke(app, ["methods"])
+    assert res.exit_code == 0, res.output
+    rows = {}  # first line of each table row: method -> aliases cell
+    for line in res.stdout.splitlines():
+        cells = [c.strip() for c in line.split("\u2502")]
+        if len(cells) > 3 and cells[1]:
+            rows.setdefault(cells[1], cells[2])
+    assert rows.get("kernel-shap") == "shap"
+    assert "--samples (500)" in res.stdout and "--seed (0)" in res.stdout
