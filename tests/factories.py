@@ -66,3 +66,26 @@ def make_explanation(
         delta=delta,
         row=row,
     )
+
+
+def assert_batch_invariant(lm, method: str, texts, options, sizes=(1, 3, 16), tol: float = 2e-6, extra=lambda e: []):
+    """Every batch size, and each review alone, gives the same scores (and ``extra(e)`` values) for all targets."""
+    import pytest
+
+    from saliency_cli.pipeline import explain_reviews
+    from saliency_cli.records import Review
+    from saliency_cli.settings import make_settings
+
+    reviews = [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+    settings = {bs: make_settings([method], options=options, targets=["all"], batch_size=bs) for bs in sizes}
+    runs = {bs: {(e.id, e.target.index): [t.score for t in e.tokens] + extra(e) for e in explain_reviews(lm, reviews, s)}
+            for bs, s in settings.items()}
+    ref = runs[sizes[-1]]
+    assert len(ref) == len(texts) * len(lm.labels)
+    for bs in sizes[:-1]:
+        assert runs[bs].keys() == ref.keys()
+        for key, scores in ref.items():
+            assert runs[bs][key] == pytest.approx(scores, abs=tol)
+    for review in reviews:
+        for e in explain_reviews(lm, [review], settings[sizes[-1]]):
+            assert [t.score for t in e.tokens] + extra(e) == pytest.approx(ref[(review.id, e.target.index)], abs=tol)

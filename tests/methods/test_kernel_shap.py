@@ -18,6 +18,7 @@ from saliency_cli.methods.kernel_shap import KernelShap, Schedule
 from saliency_cli.pipeline import explain_reviews
 from saliency_cli.records import Review
 from saliency_cli.settings import SettingError, make_settings
+from tests.factories import assert_batch_invariant
 
 SHORT = [
     "Great phone, terrible battery.",  # 6 words (punctuation marks are words)
@@ -279,20 +280,7 @@ def test_seeds_repeat_exactly_and_differ_between_seeds(lm):
 
 
 def test_a_review_alone_or_in_any_batch_gets_the_same_scores(lm):
-    texts = LONGER + SHORT
-    settings = {bs: make_settings(["kernel-shap"], options={"samples": 80}, targets=["all"], batch_size=bs)
-                for bs in (1, 3, 16)}
-    runs = {bs: {(e.id, e.target.index): [t.score for t in e.tokens] for e in explain_reviews(lm, reviews(texts), s)}
-            for bs, s in settings.items()}
-    ref = runs[16]
-    assert len(ref) == len(texts) * 3
-    for bs in (1, 3):
-        assert runs[bs].keys() == ref.keys()
-        for key, scores in ref.items():
-            assert runs[bs][key] == pytest.approx(scores, abs=TOL["probability"])
-    for i, text in enumerate(texts, start=1):
-        for e in explain_reviews(lm, [Review(str(i), text, i)], settings[16]):
-            assert [t.score for t in e.tokens] == pytest.approx(ref[(str(i), e.target.index)], abs=TOL["probability"])
+    assert_batch_invariant(lm, "kernel-shap", LONGER + SHORT, {"samples": 80}, (1, 3, 16), TOL["probability"])
 
 
 def test_parameters_are_validated_naming_the_option():

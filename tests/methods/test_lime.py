@@ -15,6 +15,7 @@ from saliency_cli.methods.lime import Lime
 from saliency_cli.pipeline import explain_reviews
 from saliency_cli.records import Review
 from saliency_cli.settings import SettingError, make_settings
+from tests.factories import assert_batch_invariant
 
 # Every word one token of the tiny tokenizer, no punctuation: lime's words are the model's words.
 PLAIN = [
@@ -155,21 +156,8 @@ def test_seeds_repeat_exactly_and_differ_between_seeds(lm):
 
 
 def test_a_review_alone_or_in_any_batch_gets_the_same_scores(lm):
-    texts = TEXTS + PLAIN
-    settings = {bs: make_settings(["lime"], options={"samples": 80}, targets=["all"], batch_size=bs)
-                for bs in (1, 4, 16)}
-    runs = {bs: {(e.id, e.target.index): [t.score for t in e.tokens] + [e.params["r2"]]
-                 for e in explain_reviews(lm, reviews(texts), s)} for bs, s in settings.items()}
-    ref = runs[16]
-    assert len(ref) == len(texts) * 3
-    for bs in (1, 4):
-        assert runs[bs].keys() == ref.keys()
-        for key, scores in ref.items():
-            assert runs[bs][key] == pytest.approx(scores, abs=TOL["probability"])
-    for i, text in enumerate(texts, start=1):
-        for e in explain_reviews(lm, [Review(str(i), text, i)], settings[16]):
-            alone = [t.score for t in e.tokens] + [e.params["r2"]]
-            assert alone == pytest.approx(ref[(str(i), e.target.index)], abs=TOL["probability"])
+    assert_batch_invariant(lm, "lime", TEXTS + PLAIN, {"samples": 80}, (1, 4, 16), TOL["probability"],
+                           extra=lambda e: [e.params["r2"]])
 
 
 def test_token_features_explain_each_token(lm):
