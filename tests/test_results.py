@@ -13,9 +13,8 @@ import pytest
 
 from saliency_cli.html_report import render_report_from_jsonl
 from saliency_cli.records import SCHEMA_VERSION, Explanation, Prediction, RowError, Target, TokenScore, WordScore
-from saliency_cli.results import (
-    CSV_PARAMS, LEVELS, Span, check_level, csv_note, is_from_csv, read_results, spans,
-)
+from saliency_cli.results import LEVELS, Span, check_level, read_results, spans
+from saliency_cli.results_csv import CSV_PARAMS, csv_note, is_from_csv
 from saliency_cli.writers import TOKEN_COLUMNS, WORD_COLUMNS, ResultWriter
 from tests.factories import make_explanation
 

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from saliency_cli.records import Explanation, Prediction, Target, TokenScore, WordScore
-from saliency_cli.writers import OutputError, ResultWriter, output_format, scan_existing
+from saliency_cli.partial import scan_existing
+from saliency_cli.writers import OutputError, ResultWriter, output_format
 
 
 def make(rid: str, method: str = "gradient") -> Explanation:
