@@ -16,9 +16,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
 
-from saliency_cli.console import RunDisplay, StopFlag, err, fail, plural, report_summary  # noqa: E402
+from saliency_cli.console import (  # noqa: E402
+    RunDisplay, StopFlag, err, fail, methods_table, model_table, plural, report_summary,
+)
 from saliency_cli.methods import METHODS  # noqa: E402
 from saliency_cli.pipeline import EXIT_INTERRUPTED, RunSummary, run_explain  # noqa: E402
 from saliency_cli.settings import SettingError, method_options  # noqa: E402
@@ -282,16 +283,7 @@ def report(
 @app.command()
 def methods() -> None:
     """List every saliency method with its aliases and parameters (with defaults)."""
-    out = Console(highlight=False)
-    table = Table(title="saliency methods", show_lines=True)
-    table.add_column("method")
-    table.add_column("aliases")
-    table.add_column("what it computes")
-    table.add_column("parameters (default)")
-    for m in METHODS.values():
-        params = "\n".join(f"{p.flag} ({p.default}): {p.help}" for p in m.params)
-        table.add_row(m.name, ", ".join(m.aliases), m.summary, params or "-")
-    out.print(table)
+    Console(highlight=False).print(methods_table(METHODS.values()))
 
 
 @app.command()
@@ -311,23 +303,7 @@ def models(
         typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
     out = Console(highlight=False)
-    table = Table(title=f"default model: {info['name']}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("labels", ", ".join(info["labels"]))
-    base = info["base"]
-    status = "verified (sha256)" if base.get("verified") else f"NOT AVAILABLE: {base.get('error')}"
-    table.add_row("base encoder", f"{base['package']}=={base['version']} at {base.get('path')}: {status}")
-    delta = info["delta"]
-    size = f"{delta['size_bytes'] / 1e6:.1f} MB" if delta.get("size_bytes") else "missing"
-    table.add_row("fine-tuned layers", f"{delta['path']} ({size}, {delta.get('dtype')})")
-    for band in info.get("bands") or []:
-        table.add_row(f"band {band.get('label')}", str(band.get("rule", band)))
-    for name, value in (info.get("metrics") or {}).items():
-        table.add_row(f"held-out {name}", f"{value:.3f}" if isinstance(value, float) else str(value))
-    if info.get("splits"):
-        table.add_row("splits", json.dumps(info["splits"]))
-    out.print(table)
+    out.print(model_table(info))
     out.print("Any other classifier: --model FOLDER_OR_HUB_ID")
 
 

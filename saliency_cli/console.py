@@ -5,11 +5,13 @@ Data never goes here; stdout (or the output file) carries only results.
 
 from __future__ import annotations
 
+import json
 import signal
-from typing import Any
+from typing import Any, Mapping
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from saliency_cli.pipeline import EXIT_USER_ERROR, RunSummary
 
@@ -123,3 +125,35 @@ def report_summary(summary: RunSummary, partials: Any, quiet: bool) -> None:
         if summary.failed:
             parts.append(f"{summary.failed} failed")
         err.print("done: " + ", ".join(parts), markup=False)
+
+
+def methods_table(methods: Any) -> Table:
+    """Every method with its aliases, what it computes, and its parameters with their defaults."""
+    table = Table(title="saliency methods", show_lines=True)
+    for column in ("method", "aliases", "what it computes", "parameters (default)"):
+        table.add_column(column)
+    for m in methods:
+        params = "\n".join(f"{p.flag} ({p.default}): {p.help}" for p in m.params)
+        table.add_row(m.name, ", ".join(m.aliases), m.summary, params or "-")
+    return table
+
+
+def model_table(info: Mapping[str, Any]) -> Table:
+    """The embedded default model: labels, base and delta files, bands, held-out metrics."""
+    table = Table(title=f"default model: {info['name']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("labels", ", ".join(info["labels"]))
+    base = info["base"]
+    status = "verified (sha256)" if base.get("verified") else f"NOT AVAILABLE: {base.get('error')}"
+    table.add_row("base encoder", f"{base['package']}=={base['version']} at {base.get('path')}: {status}")
+    delta = info["delta"]
+    size = f"{delta['size_bytes'] / 1e6:.1f} MB" if delta.get("size_bytes") else "missing"
+    table.add_row("fine-tuned layers", f"{delta['path']} ({size}, {delta.get('dtype')})")
+    for band in info.get("bands") or []:
+        table.add_row(f"band {band.get('label')}", str(band.get("rule", band)))
+    for name, value in (info.get("metrics") or {}).items():
+        table.add_row(f"held-out {name}", f"{value:.3f}" if isinstance(value, float) else str(value))
+    if info.get("splits"):
+        table.add_row("splits", json.dumps(info["splits"]))
+    return table
