@@ -40,6 +40,7 @@ def explain(
     long_text: str = "truncate",
     window_overlap: int | None = None,
     dtype: str = "float32",
+    faithfulness: bool = False,
     **method_options: Any,
 ) -> list[Explanation]:
     """Explain texts; returns one Explanation per text x method x target, in input order.
@@ -47,6 +48,7 @@ def explain(
     ``model`` is a hub id, a local folder, ``None`` (the embedded default) or a model returned
     by :func:`load_model`. ``method_options`` are the methods' parameters by keyword (``steps``,
     ``baseline``, ``ig_rule``, ``samples``, ``seed``, ...; ``saliency-cli methods`` lists them all).
+    ``faithfulness=True`` adds ERASER comprehensiveness / sufficiency to every record (``e.faithfulness``).
     Raises ValueError if an option is invalid or a text cannot be explained (e.g. it is empty).
     """
     from saliency_cli.model import LoadedModel
@@ -65,6 +67,7 @@ def explain(
         long_text=long_text,
         window_overlap=window_overlap,
         dtype=dtype,
+        faithfulness=faithfulness,
     )
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, max_length=max_length)
     reviews = texts_to_reviews([texts] if isinstance(texts, str) else texts)

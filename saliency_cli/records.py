@@ -110,10 +110,11 @@ class Explanation:
     delta: float | None = None
     row: int | None = None
     windows: int = 1
+    faithfulness: Mapping[str, Any] | None = None  # --faithfulness only (README, "Output schema")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record (see README, "Output schema")."""
-        return {
+        out = {
             "schema": SCHEMA_VERSION,
             "id": self.id,
             "row": self.row,
@@ -132,6 +133,9 @@ class Explanation:
             "tokens": [t.to_dict() for t in self.tokens],
             "words": [w.to_dict() for w in self.words],
         }
+        if self.faithfulness is not None:
+            out["faithfulness"] = dict(self.faithfulness)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Explanation":
@@ -152,6 +156,7 @@ class Explanation:
             dropped_tokens=int(d.get("dropped_tokens", 0)),
             delta=d.get("delta"),
             windows=int(d.get("windows", 1)),
+            faithfulness=d.get("faithfulness"),
             tokens=tuple(
                 TokenScore(t["token"], int(t["start"]), int(t["end"]), float(t["score"]), bool(t["special"]))
                 for t in d["tokens"]

@@ -47,7 +47,8 @@ def run_check(ctx: Context) -> Callable[[Mapping[str, Any]], str | None]:
         if "params" in record:  # a JSONL record
             for key, want, got in (("model", lm.name, record.get("model")),
                                    ("attribute", settings.attribute, record.get("attribute")),
-                                   ("normalization", settings.normalization, record.get("normalization"))):
+                                   ("normalization", settings.normalization, record.get("normalization")),
+                                   ("faithfulness", settings.faithfulness, "faithfulness" in record)):
                 if got != want:
                     return f"{key} {got!r}, this run has {want!r}"
             adaptive = params[method].get("tolerance") is not None

@@ -94,6 +94,7 @@ class Settings:
     long_text: str = "truncate"
     window_overlap: int | None = None
     dtype: str = "float32"
+    faithfulness: bool = False
 
 
 def _choice(option: str, value: str, choices: Sequence[str]) -> None:
@@ -136,6 +137,7 @@ def make_settings(
     long_text: str = "truncate",
     window_overlap: int | None = None,
     dtype: str = "float32",
+    faithfulness: bool = False,
 ) -> Settings:
     """Validate user choices and resolve each method's parameters (raises SettingError, a ValueError)."""
     _choice("attribute", attribute, ATTRIBUTES)
@@ -158,4 +160,5 @@ def make_settings(
         long_text=long_text,
         window_overlap=window_overlap,
         dtype=dtype.lower(),
+        faithfulness=bool(faithfulness),
     )

@@ -8,11 +8,17 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from dataclasses import replace
+
+from saliency_cli import faithfulness as faith
 from saliency_cli.aggregate import apply_normalization, build_scores, stitch_windows
 from saliency_cli.engine.encoding import Encoded
+from saliency_cli.engine.forward import default_replacement
 from saliency_cli.model import LoadedModel
 from saliency_cli.records import Explanation, Prediction, Review, Target
 from saliency_cli.settings import Settings
+
+WINDOWED = "not computed for a review explained in windows (--long-text window)"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Scored:
     delta: dict[tuple[str, int], float] = field(default_factory=dict)
     extra: dict[tuple[str, int], Mapping[str, Any]] = field(default_factory=dict)
     params: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # method -> params when not the run's
+    faith: dict[tuple[str, int], Mapping[str, Any]] = field(default_factory=dict)  # (method, target) -> faithfulness
 
 
 def explanations(lm: LoadedModel, s: Scored, settings: Settings, normalization: str) -> list[Explanation]:
@@ -60,6 +67,7 @@ def explanations(lm: LoadedModel, s: Scored, settings: Settings, normalization: 
                 target=Target(lm.labels[t], t),
                 tokens=tok_records, words=word_records, truncated=enc.dropped > 0,
                 dropped_tokens=enc.dropped, delta=s.delta.get((name, t)), windows=enc.n_windows,
+                faithfulness=s.faith.get((name, t)),
             ))
     return out
 
@@ -73,4 +81,7 @@ def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Out
     else:
         per_part = [explanations(lm, s, settings, "none") for s in parts]
         records = [apply_normalization(stitch_windows(list(group)), settings.normalization) for group in zip(*per_part)]
+        if settings.faithfulness:
+            skip = faith.skipped(default_replacement(lm), WINDOWED)
+            records = [replace(r, faithfulness=skip) for r in records]
     return Outcome(review=first.review, explanations=records, truncated=first.dropped > 0)

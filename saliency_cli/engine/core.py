@@ -8,7 +8,8 @@ of the engine. Inside a call: reviews are encoded (long ones truncated or cut in
 sorted by length and grouped under the memory budget; each group gets one input pass (prediction,
 targets, at-input gradients) and the path passes of the gradient methods; then the perturbed
 copies of every forward-only method and review of the call are run together; finally the records
-are built, windows stitched and normalised.
+are built, windows stitched and normalised. With ``faithfulness``, one more forward-only phase runs
+the comprehensiveness / sufficiency copies of every (encoding, method, target) together.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Sequence
 
 import torch
 
+from saliency_cli import faithfulness as faith
 from saliency_cli.aggregate import trim_span
 from saliency_cli.engine import forward, gradients
 from saliency_cli.engine.assemble import Outcome, Scored, outcome
@@ -82,6 +84,8 @@ def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outc
                 scored[i] = s
     _refine_integrated_gradients(ctx, flat, [i for i in order if i in scored and flat[i][0] not in results], scored)
     _perturbation_methods(ctx, flat, scored, results)
+    if settings.faithfulness:
+        _faithfulness(ctx, flat, scored, results)
     parts: dict[int, list[Scored]] = {}
     for i, (pos, _) in enumerate(flat):
         if pos not in results:
@@ -262,3 +266,51 @@ def _visible(enc: Encoded, positions: Sequence[int]) -> list[int]:
     spans = {p: trim_span(enc.review.text, *enc.offsets[p]) for p in positions}
     shown = [p for p in positions if spans[p][1] > spans[p][0]]
     return shown or list(positions)
+
+
+def _faithfulness(
+    ctx: Context, flat: list[tuple[int, Encoded]], scored: dict[int, Scored], results: dict[int, Outcome | RowError]
+) -> None:
+    """ERASER comprehensiveness and sufficiency of every (method, target) of every live encoding, into
+    ``Scored.faith``: all copies in one ``run_copies`` call, so the full and fully-replaced inputs (and any
+    copy two methods share) run once per encoding. Windowed reviews are skipped (see README)."""
+    live = [i for i in scored if flat[i][0] not in results and flat[i][1].n_windows == 1]
+    if not live:
+        return
+    try:
+        _faithfulness_scores(ctx, [scored[i] for i in live])
+    except ROW_FAILURES:
+        for i in live:
+            try:
+                _faithfulness_scores(ctx, [scored[i]])
+            except ROW_FAILURES as exc:
+                results[flat[i][0]] = _row_error(flat[i][1], exc)
+
+
+def word_scores(s: Scored, name: str, t: int, feats: Sequence[Sequence[int]]) -> list[float]:
+    """A method's score per word feature: its raw per-token scores summed over the word's tokens that show
+    text (the sum its word record holds; a bare space-marker piece is left out there too)."""
+    raw = s.raw[(name, t)]
+    return [float(sum(raw[p] for p in _visible(s.enc, positions))) for positions in feats]
+
+
+def _faithfulness_scores(ctx: Context, members: list[Scored]) -> None:
+    baseline = forward.default_replacement(ctx.lm)
+    names = [r.method.name for r in ctx.settings.methods]
+    requests, owners = [], []
+    for s in members:
+        feats = features(s.enc, "word")
+        for name in names:
+            for t in s.targets:
+                scores = word_scores(s, name, t, feats)
+                requests.append(forward.Copies(s.enc, feats, faith.masks(scores), baseline))
+                owners.append((s, name, t, scores))
+    values = forward.run_copies(ctx.lm, requests, ctx.settings, ctx.budget)
+    for v, (s, name, t, scores) in zip(values, owners):
+        loo = None
+        if "occlusion" in names:
+            loo = faith.kendall_tau_b(scores, word_scores(s, "occlusion", t, features(s.enc, "word")))
+        s.faith[(name, t)] = {
+            "bins": list(faith.BINS), "baseline": baseline, **faith.metrics(v[:, t]),
+            "taucorr_loo": loo, "reason": None,
+        }
