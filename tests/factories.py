@@ -89,3 +89,13 @@ def assert_batch_invariant(lm, method: str, texts, options, sizes=(1, 3, 16), to
     for review in reviews:
         for e in explain_reviews(lm, [review], settings[sizes[-1]]):
             assert [t.score for t in e.tokens] + extra(e) == pytest.approx(ref[(review.id, e.target.index)], abs=tol)
+
+
+def method_rows(stdout: str) -> dict[str, str]:
+    """The ``methods`` table as {method: aliases cell}, from the first line of each table row."""
+    rows: dict[str, str] = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("\u2502")]
+        if len(cells) > 3 and cells[1]:
+            rows.setdefault(cells[1], cells[2])
+    return rows

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from saliency_cli.cli import app, parse_size
+from tests.factories import method_rows
 
 runner = CliRunner()
 TEXT = "Not buying it any sooner! Other brands do a much better job"
@@ -121,11 +122,7 @@ def test_bad_rows_exit_3_and_go_to_errors_file(tmp_path, bert_dir):
 def test_methods_command_lists_aliases_and_defaults():
     res = run("methods")
     assert res.exit_code == 0
-    rows = {}  # first line of each table row: method -> aliases cell
-    for line in res.stdout.splitlines():
-        cells = [c.strip() for c in line.split("\u2502")]
-        if len(cells) > 3 and cells[1]:
-            rows.setdefault(cells[1], cells[2])
+    rows = method_rows(res.stdout)
     for name, aliases in (("integrated-gradients", "ig"), ("smooth-grad", "sg"), ("gradient-x-input", "gxi"),
                           ("gradient", "grad"), ("occlusion", "loo")):
         assert rows.get(name) == aliases

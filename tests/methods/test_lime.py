@@ -15,7 +15,7 @@ from saliency_cli.methods.lime import Lime
 from saliency_cli.pipeline import explain_reviews
 from saliency_cli.records import Review
 from saliency_cli.settings import SettingError, make_settings
-from tests.factories import assert_batch_invariant
+from tests.factories import assert_batch_invariant, method_rows
 
 # Every word one token of the tiny tokenizer, no punctuation: lime's words are the model's words.
 PLAIN = [
@@ -185,10 +185,6 @@ def test_parameters_are_validated_naming_the_option():
 def test_listed_by_the_methods_command():
     res = CliRunner().invoke(app, ["methods"])
     assert res.exit_code == 0, res.output
-    rows = {}  # first line of each table row: method -> aliases cell
-    for line in res.stdout.splitlines():
-        cells = [c.strip() for c in line.split("\u2502")]
-        if len(cells) > 3 and cells[1]:
-            rows.setdefault(cells[1], cells[2])
+    rows = method_rows(res.stdout)
     assert "lime" in rows and "kernel-shap" in rows
     assert "--samples (500)" in res.stdout and "--seed (0)" in res.stdout
