@@ -1,6 +1,7 @@
 """Perturbation methods, side by side: our occlusion and KernelSHAP vs Captum and shap, in one process.
 
-    python -m benchmarks.perturbation --limit 8 --max-length 128 --samples 200 --out perturbation.json
+    python -m benchmarks.perturbation                     # 6 reviews, 128 tokens, S=200: a few minutes
+    python -m benchmarks.perturbation --limit 10 --max-length 128 --samples 500 --out perturbation.json
 
 Every runner explains the same reviews (the first ``--limit`` of the 300-review Amazon sample, cut
 once, up front, after their last token that fits ``--max-length``) with the same word features,
@@ -34,7 +35,12 @@ while it ran (sampled every 5 ms; the process's ``ru_maxrss`` is reported too), 
 * kernel-shap: efficiency, |sum(scores) - (F(x) - F(every word masked))| per review, with both F
   from a separate float32 reference forward (pass mark ``EFFICIENCY_TOL`` for our float32 run);
   and, since Captum and shap sample coalitions differently, only the Spearman rank correlation of
-  the word scores with ours, per review.
+  the word scores with ours, per review (``--reference-samples N`` adds a comparison of every
+  KernelSHAP runner with ours at N samples).
+
+Each run also records its CPU share (CPU seconds / (wall x threads)): on a shared machine a run
+that lost a core shows about 0.5. ``--repeat`` runs whole rounds again and keeps each runner's
+fastest run.
 """
 
 from __future__ import annotations
@@ -519,7 +525,8 @@ def main(argv: list[str] | None = None) -> dict:
     if "shap-partition" in runners:
         plan.append(("shap-partition", "kernel-shap", lambda xs: run_shap(lm, xs, S, args.shap_batch)))
     if "ours-kernel-shap-auto" in runners:
-        plan.append(("ours-kernel-shap-auto", "kernel-shap", lambda xs: run_ours(lm, xs, "kernel-shap", S, B, "auto", M)))
+        plan.append(("ours-kernel-shap-auto", "kernel-shap",
+                     lambda xs: run_ours(lm, xs, "kernel-shap", S, B, "auto", M)))
 
     rows: dict[str, dict] = {}
     chosen: list[int] = []
