@@ -22,7 +22,7 @@ from saliency_cli.console import (  # noqa: E402
 )
 from saliency_cli.methods import METHODS  # noqa: E402
 from saliency_cli.pipeline import EXIT_INTERRUPTED, RunSummary, run_explain  # noqa: E402
-from saliency_cli.settings import SettingError, method_options  # noqa: E402
+from saliency_cli.settings import SettingError, flag_of, method_options  # noqa: E402
 
 app = typer.Typer(
     name="saliency-cli",
@@ -140,7 +140,7 @@ def _explain(
                          batch_size=settings.batch_size)
         error_writer = ErrorWriter(errors, resume=resume)
     except SettingError as exc:
-        raise fail(f"--{exc.option.replace('_', '-')}: {exc.message}") from None
+        raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
     except (ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
     display = RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not quiet else None, quiet=quiet,

@@ -73,10 +73,10 @@ def assert_batch_invariant(lm, method: str, texts, options, sizes=(1, 3, 16), to
     import pytest
 
     from saliency_cli.pipeline import explain_reviews
-    from saliency_cli.records import Review
+    from saliency_cli.readers import texts_to_reviews
     from saliency_cli.settings import make_settings
 
-    reviews = [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+    reviews = texts_to_reviews(texts)
     settings = {bs: make_settings([method], options=options, targets=["all"], batch_size=bs) for bs in sizes}
     runs = {bs: {(e.id, e.target.index): [t.score for t in e.tokens] + extra(e) for e in explain_reviews(lm, reviews, s)}
             for bs, s in settings.items()}

@@ -12,7 +12,8 @@ import pytest
 from saliency_cli import faithfulness as faith
 from saliency_cli.engine import forward
 from saliency_cli.pipeline import explain_reviews
-from saliency_cli.records import Explanation, Review
+from saliency_cli.readers import texts_to_reviews
+from saliency_cli.records import Explanation
 from saliency_cli.settings import make_settings
 from tests.methods.test_occlusion import outputs, tokenized, without
 
@@ -30,7 +31,7 @@ def lm(sharp_lm):
 
 
 def reviews(texts=TEXTS):
-    return [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+    return texts_to_reviews(texts)
 
 
 def direct(lm, e, attribute, cache):

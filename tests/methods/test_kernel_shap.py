@@ -16,7 +16,7 @@ from saliency_cli.cli import app
 from saliency_cli.methods import get_method
 from saliency_cli.methods.kernel_shap import KernelShap, Schedule
 from saliency_cli.pipeline import explain_reviews
-from saliency_cli.records import Review
+from saliency_cli.readers import texts_to_reviews
 from saliency_cli.settings import SettingError, make_settings
 from tests.factories import assert_batch_invariant, method_rows
 
@@ -38,7 +38,7 @@ METHOD = KernelShap()
 
 
 def reviews(texts):
-    return [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+    return texts_to_reviews(texts)
 
 
 def word_positions(lm, text):

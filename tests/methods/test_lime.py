@@ -13,7 +13,7 @@ from saliency_cli.methods import get_method
 from saliency_cli.methods.base import stable_seed
 from saliency_cli.methods.lime import Lime
 from saliency_cli.pipeline import explain_reviews
-from saliency_cli.records import Review
+from saliency_cli.readers import texts_to_reviews
 from saliency_cli.settings import SettingError, make_settings
 from tests.factories import assert_batch_invariant, method_rows
 
@@ -38,7 +38,7 @@ def kernel(d, kernel_width=25):
 
 
 def reviews(texts):
-    return [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+    return texts_to_reviews(texts)
 
 
 def synthetic(masks, seed):

@@ -12,6 +12,7 @@ import torch
 
 from saliency_cli.engine import forward
 from saliency_cli.pipeline import explain_reviews
+from saliency_cli.readers import texts_to_reviews
 from saliency_cli.records import Review
 from saliency_cli.settings import SettingError, make_settings
 
@@ -32,7 +33,7 @@ def lm(sharp_lm):
 
 
 def reviews(texts=TEXTS):
-    return [Review(str(i), t, i) for i, t in enumerate(texts, start=1)]
+    return texts_to_reviews(texts)
 
 
 def by_key(explanations):
