@@ -48,7 +48,7 @@ def prepare(lm: LoadedModel, settings: Settings) -> Context:
     check_targets(lm, settings.targets)
     runs = []
     for run in settings.methods:
-        if isinstance(run.method, PerturbationMethod):
+        if isinstance(run.method, PerturbationMethod) and "baseline" in run.params:
             kind = run.params.get("baseline") or forward.default_replacement(lm)
             forward.replacement_id(lm, kind)
             run = MethodRun(run.method, {**run.params, "baseline": kind})

@@ -47,11 +47,11 @@ def _perturbation_scores(ctx: Context, members: list[tuple[Encoded, Scored]], ru
             feats = features(enc, run.params["features"])
             key = enc.review.text[enc.offsets[feats[0][0]][0]:]  # the review, from this window's first token
             masks = run.method.masks(len(feats), run.params, key)
-            requests.append(forward.Copies(enc, feats, masks, run.params["baseline"]))
-            owners.append((run, s))
-    for c, values, (run, s) in zip(requests, forward.run_copies(ctx.lm, requests, ctx.settings, ctx.budget), owners):
+            requests.append(forward.Copies(enc, feats, masks, run.params.get("baseline", "delete")))
+            owners.append((run, s, key))
+    for c, values, (run, s, key) in zip(requests, forward.run_copies(ctx.lm, requests, ctx.settings, ctx.budget), owners):
         for t in s.targets:
-            result = run.method.attribute(c.masks, values[:, t], run.params)
+            result = run.method.attribute(c.masks, values[:, t], run.params, key)
             raw = [0.0] * c.enc.length
             for f, positions in enumerate(c.features):
                 carriers = _visible(c.enc, positions)

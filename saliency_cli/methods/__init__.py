@@ -15,11 +15,12 @@ from saliency_cli.methods.integrated_gradients import IntegratedGradients
 from saliency_cli.methods.kernel_shap import KernelShap
 from saliency_cli.methods.lime import Lime
 from saliency_cli.methods.occlusion import Occlusion
+from saliency_cli.methods.random_control import RandomControl
 from saliency_cli.methods.smooth_grad import SmoothGrad
 
 METHODS: dict[str, Method] = {
     m.name: m for m in (
-        Gradient(), GradientXInput(), IntegratedGradients(), SmoothGrad(), Occlusion(), KernelShap(), Lime(),
+        Gradient(), GradientXInput(), IntegratedGradients(), SmoothGrad(), Occlusion(), KernelShap(), Lime(), RandomControl(),
     )
 }
 ALIASES: dict[str, str] = {alias: m.name for m in METHODS.values() for alias in m.aliases}

@@ -133,8 +133,9 @@ class PerturbationMethod(Method):
         review (its text), so randomised methods draw the same copies for it in any batch or run."""
         raise NotImplementedError
 
-    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping[str, Any]) -> Attribution:
-        """Scores per feature from ``values[i]``, the explained output on copy ``masks[i]`` (float64)."""
+    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping[str, Any], key: str = "") -> Attribution:
+        """Scores per feature from ``values[i]``, the explained output on copy ``masks[i]`` (float64);
+        ``key`` is the review's key given to :meth:`masks`."""
         raise NotImplementedError
 
 

@@ -125,7 +125,7 @@ class KernelShap(PerturbationMethod):
                 rows.append(~mask)
         return np.array(rows, dtype=bool).reshape(len(rows), m)
 
-    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping) -> Attribution:
+    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping, key: str = "") -> Attribution:
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         m = masks.shape[1]

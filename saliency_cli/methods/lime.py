@@ -66,7 +66,7 @@ class Lime(PerturbationMethod):
             rows[i, rng.choice(m, size, replace=False)] = False
         return rows
 
-    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping) -> Attribution:
+    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping, key: str = "") -> Attribution:
         coef, r2 = ridge_fit(np.asarray(masks, dtype=np.float64), np.asarray(values, dtype=np.float64))
         return Attribution(coef, {"r2": r2})
 

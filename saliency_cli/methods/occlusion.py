@@ -44,5 +44,5 @@ class Occlusion(PerturbationMethod):
         # Row 0 keeps everything (F(x)); row 1 + i drops feature i.
         return np.vstack([np.ones((1, n_features), dtype=bool), ~np.eye(n_features, dtype=bool)])
 
-    def attribute(self, masks, values, params):
+    def attribute(self, masks, values, params, key=""):
         return Attribution(values[0] - values[1:])
