@@ -77,7 +77,29 @@ def explain(
     return explain_reviews(lm, reviews, settings)
 
 
+def evaluate(
+    texts: str | Iterable[str],
+    *,
+    model: Any = None,
+    methods: Sequence[str] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    **options: Any,
+) -> dict[str, Any]:
+    """Rank saliency methods by faithfulness on these texts; returns the summary ``saliency-cli evaluate``
+    writes with ``--summary`` (per method: each metric's mean and 95% bootstrap interval, mean rank, wins).
+
+    The seeded ``random`` control is added to ``methods`` (default: gradient, gradient x input, IG, occlusion). ``options`` are :func:`explain`'s keywords
+    (``target``, ``attribute``, ``batch_size``, ``dtype``, method options such as ``steps``).
+    """
+    from saliency_cli.evaluation import DEFAULT_METHODS, summarize, tally_reviews, with_control
+
+    names = with_control(methods or DEFAULT_METHODS)
+    explanations = explain(texts, model=model, methods=names, faithfulness=True, **options)
+    return summarize(tally_reviews(names, explanations), resamples=resamples, seed=seed)
+
+
 __all__ = [
     "Explanation", "Prediction", "Review", "RowError", "Target", "TokenScore", "WordScore",
-    "explain", "load_model", "__version__",
+    "evaluate", "explain", "load_model", "__version__",
 ]

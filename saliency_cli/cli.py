@@ -311,6 +311,9 @@ def models(
     out.print("Any other classifier: --model FOLDER_OR_HUB_ID")
 
 
+from saliency_cli import cli_evaluate  # noqa: E402,F401  (registers the evaluate command)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -57,7 +57,7 @@ def _stdout_text() -> Iterator[IO[str]]:
 
 
 @contextmanager
-def _open_output(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+def open_output(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     """A text stream onto ``path``: stdout for ``-``, in place for a non-regular file, else atomically."""
     if outputs.is_stdout(path):
         with _stdout_text() as fh:
@@ -144,7 +144,7 @@ class HtmlReport:
         self._body = None
         with body:
             if isinstance(self._out, (str, os.PathLike)):
-                with _open_output(self._out) as fh:
+                with open_output(self._out) as fh:
                     self._emit(fh, body, run_info)
             else:
                 self._emit(self._out, body, run_info)

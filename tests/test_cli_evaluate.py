@@ -1,0 +1,102 @@
+"""``saliency-cli evaluate`` end to end on a tiny model: outputs, streams, bad rows, --resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from saliency_cli.cli import app
+
+REVIEWS = [
+    "Great phone, terrible battery.",
+    "The screen is bright and the sound is excellent.",
+    "Awful customer service; they never answered my emails.",
+    "Works as described, arrived on time, good value for money.",
+    "Not buying it any sooner! Other brands do a much better job",
+]
+
+
+def run(*args):
+    return CliRunner().invoke(app, ["evaluate", *map(str, args)])
+
+
+@pytest.fixture()
+def reviews_file(tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_text("\n".join(REVIEWS) + "\n")
+    return path
+
+
+def test_writes_summary_rows_and_page_and_nothing_on_stdout(bert_dir, reviews_file, tmp_path):
+    odd = tmp_path / 'model <b>&"x'
+    shutil.copytree(bert_dir, odd)
+    out = {k: tmp_path / f"out.{k}" for k in ("json", "html", "jsonl")}
+    res = run(reviews_file, "--model", odd, "--method", "gxi", "--method", "loo", "--summary", out["json"],
+              "--html", out["html"], "-o", out["jsonl"], "--bootstrap", 200)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout == ""
+    assert "rank" in res.stderr and "random" in res.stderr and "one model" in res.stderr
+    summary = json.loads(out["json"].read_text())
+    assert list(summary["methods"]) == ["gradient-x-input", "occlusion", "random"]
+    assert summary["rows"] == 5 and summary["failed"] == 0 and summary["bootstrap"]["resamples"] == 200
+    assert sorted(summary["ranking"]) == sorted(summary["methods"])
+    rows = [json.loads(line) for line in out["jsonl"].read_text().splitlines()]
+    assert len(rows) == 15 and all("faithfulness" in r for r in rows)
+    comp = [r["faithfulness"]["comprehensiveness"] for r in rows if r["method"] == "occlusion"]
+    assert summary["methods"]["occlusion"]["comprehensiveness"]["mean"] == pytest.approx(sum(comp) / 5, abs=1e-12)
+    page = out["html"].read_text()
+    assert "Content-Security-Policy" in page and "<script" not in page.lower()
+    assert page.count("<svg") >= 2 and "<polyline" in page
+    assert "model &lt;b&gt;&amp;&quot;x" in page and "<b>&" not in page
+
+
+def test_summary_to_stdout(bert_dir, reviews_file):
+    res = run(reviews_file, "--model", bert_dir, "--method", "grad", "--summary", "-", "-q", "--bootstrap", 50)
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert set(summary["methods"]) == {"gradient", "random"} and res.stderr == ""
+
+
+def test_a_bad_row_is_reported_and_left_out(bert_dir, tmp_path):
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in [REVIEWS[0], "", REVIEWS[1]]) + "\n")
+    summary = tmp_path / "s.json"
+    res = run(path, "--model", bert_dir, "--method", "grad", "--summary", summary, "-q", "--bootstrap", 50)
+    assert res.exit_code == 3
+    assert "row 2" in res.stderr
+    data = json.loads(summary.read_text())
+    assert data["rows"] == 2 and data["failed"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "rows.csv"], "JSONL"),
+    (["--resume"], "--resume needs -o"),
+    (["--summary", "-", "--html", "-"], "only one"),
+    (["--bootstrap", "0"], "--bootstrap"),
+    (["--method", "nope"], "unknown method"),
+])
+def test_user_errors_are_one_line_and_exit_1(bert_dir, reviews_file, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    res = run(reviews_file, "--model", bert_dir, *args)
+    assert res.exit_code == 1 and message in res.stderr and res.stdout == ""
+
+
+def test_resume_counts_the_rows_already_written(bert_dir, reviews_file, tmp_path):
+    common = ["--model", bert_dir, "--method", "gxi", "-b", 1, "-q", "--bootstrap", 100]
+    full_rows, full = tmp_path / "full.jsonl", tmp_path / "full.json"
+    assert run(reviews_file, *common, "-o", full_rows, "--summary", full).exit_code == 0
+    rows, part = tmp_path / "rows.jsonl", tmp_path / "part.json"
+    lines = full_rows.read_text().splitlines(keepends=True)
+    (tmp_path / "rows.jsonl.partial").write_text("".join(lines[:4]))  # two reviews x 2 methods, as if interrupted
+    res = run(reviews_file, *common, "-o", rows, "--summary", part, "--resume")
+    assert res.exit_code == 0, res.stderr
+    assert rows.read_text() == full_rows.read_text()
+    resumed, whole = json.loads(part.read_text()), json.loads(full.read_text())
+    for m in whole["methods"]:
+        want = whole["methods"][m].pop("curve")
+        for k, v in resumed["methods"][m].pop("curve").items():
+            assert v == pytest.approx(want[k], abs=1e-12)
+    assert resumed == whole
