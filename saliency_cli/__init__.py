@@ -41,6 +41,7 @@ def explain(
     window_overlap: int | None = None,
     dtype: str = "float32",
     faithfulness: bool = False,
+    faithfulness_baseline: str | None = None,
     **method_options: Any,
 ) -> list[Explanation]:
     """Explain texts; returns one Explanation per text x method x target, in input order.
@@ -48,7 +49,8 @@ def explain(
     ``model`` is a hub id, a local folder, ``None`` (the embedded default) or a model returned
     by :func:`load_model`. ``method_options`` are the methods' parameters by keyword (``steps``,
     ``baseline``, ``ig_rule``, ``samples``, ``seed``, ...; ``saliency-cli methods`` lists them all).
-    ``faithfulness=True`` adds ERASER comprehensiveness / sufficiency to every record (``e.faithfulness``).
+    ``faithfulness=True`` adds ERASER comprehensiveness / sufficiency to every record (``e.faithfulness``);
+    ``faithfulness_baseline`` (mask|pad|unk|delete) is what their removed words become (default: the mask token).
     Raises ValueError if an option is invalid or a text cannot be explained (e.g. it is empty).
     """
     from saliency_cli.model import LoadedModel
@@ -68,6 +70,7 @@ def explain(
         window_overlap=window_overlap,
         dtype=dtype,
         faithfulness=faithfulness,
+        faithfulness_baseline=faithfulness_baseline,
     )
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, max_length=max_length)
     reviews = texts_to_reviews([texts] if isinstance(texts, str) else texts)

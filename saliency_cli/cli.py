@@ -103,6 +103,9 @@ def _explain(
     faithfulness: bool = typer.Option(
         False, "--faithfulness", help="Add ERASER comprehensiveness/sufficiency of each explanation (more forward passes)."
     ),
+    faithfulness_baseline: Optional[str] = typer.Option(
+        None, "--faithfulness-baseline", help="mask|pad|unk|delete: what faithfulness's removed words become [default: mask]."
+    ),
     output: Optional[List[str]] = typer.Option(
         None, "--output", "-o", help="Output file, format by extension (.csv, else JSONL); repeatable; '-' is stdout."
     ),
@@ -131,7 +134,8 @@ def _explain(
     try:
         settings, spec, report = _plan(texts, input, format, text_field, id_field, encoding, delimiter, method,
                                        target, attribute, normalize, batch_size, max_memory, long_text,
-                                       window_overlap, dtype, output, errors, html, method_opts, faithfulness)
+                                       window_overlap, dtype, output, errors, html, method_opts, faithfulness,
+                                       faithfulness_baseline)
         items = open_reviews(spec)
         _quiet_libraries()
         lm = load_model(model, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
@@ -161,7 +165,7 @@ def _explain(
 
 def _plan(texts, input, format, text_field, id_field, encoding, delimiter, method, target, attribute, normalize,
           batch_size, max_memory, long_text, window_overlap, dtype, output, errors, html, method_opts,
-          faithfulness=False):
+          faithfulness=False, faithfulness_baseline=None):
     """Options -> settings, input spec and HTML report, every output path checked; raises user errors."""
     from saliency_cli.html_report import HtmlReport
     from saliency_cli.outputs import OutputError, check_writable, is_stdout
@@ -177,6 +181,7 @@ def _plan(texts, input, format, text_field, id_field, encoding, delimiter, metho
         method or ["integrated-gradients"], options=method_opts, targets=target or ["predicted"],
         attribute=attribute, normalization=normalize, batch_size=batch_size, max_memory=parse_size(max_memory),
         long_text=long_text, window_overlap=window_overlap, dtype=dtype, faithfulness=faithfulness,
+        faithfulness_baseline=faithfulness_baseline,
     )
     outputs = list(output or ["-"])
     if html is not None and is_stdout(html) and any(is_stdout(o) for o in outputs):

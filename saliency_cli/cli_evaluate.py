@@ -75,6 +75,9 @@ def _evaluate(
     dtype: str = typer.Option("float32", "--dtype", help="float32|bfloat16|float16|auto."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Truncate reviews to N tokens."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Activation memory per chunk, e.g. 512MB."),
+    faithfulness_baseline: Optional[str] = typer.Option(
+        None, "--faithfulness-baseline", help="mask|pad|unk|delete: what a removed word becomes [default: mask]."
+    ),
     resamples: int = typer.Option(RESAMPLES, "--bootstrap", help="Bootstrap resamples for the 95% intervals."),
     errors: Optional[str] = typer.Option(None, "--errors", help="Also write row errors as JSONL to this file."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first row that fails."),
@@ -106,7 +109,7 @@ def _evaluate(
         settings, spec, _ = _plan(None, input, format, text_field, id_field, encoding, delimiter,
                                   with_control(method or DEFAULT_METHODS), target, attribute, "none", batch_size,
                                   max_memory, "truncate", None, dtype, [output or "-"], errors, None, method_opts,
-                                  faithfulness=True)
+                                  faithfulness=True, faithfulness_baseline=faithfulness_baseline)
         if spec.path is None:
             raise ValueError("give the reviews to evaluate: a file, or '-' to read stdin")
         items = open_reviews(spec)

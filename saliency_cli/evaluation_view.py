@@ -16,12 +16,12 @@ COLUMNS = (
 )
 
 
-def interval(stat: Mapping[str, Any]) -> str:
-    """``0.312 [0.280, 0.341]`` or ``-`` when the metric has no value."""
+def interval(stat: Mapping[str, Any], sep: str = " ") -> str:
+    """``0.312 [0.280, 0.341]`` (``sep`` between mean and interval) or ``-`` when the metric has no value."""
     if stat["mean"] is None:
         return "-"
     lo, hi = stat["ci95"]
-    bounds = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+    bounds = f"{sep}[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
     return f"{stat['mean']:.3f}{bounds}"
 
 
@@ -54,14 +54,14 @@ def metrics_table(summary: Mapping[str, Any]) -> Table:
     for place, m in enumerate(summary["ranking"], 1):
         entry = methods[m]
         rank = "-" if entry["mean_rank"] is None else f"{entry['mean_rank']:.2f}"
-        table.add_row(str(place), m, *(interval(entry[k]) for k, _ in shown), rank)
+        table.add_row(str(place), m, *(interval(entry[k], "\n") for k, _ in shown), rank)
     return table
 
 
 def wins_table(summary: Mapping[str, Any]) -> Table:
     """How often the row method's score beats the column method's, per (review, target)."""
     order = summary["ranking"]
-    table = Table(title="how often the row method beats the column method (compr. - suff.)")
+    table = Table(title="row beats column, per review (compr. - suff.)")
     table.add_column("method", no_wrap=True)
     for m in order:
         table.add_column(short_name(m), justify="right")

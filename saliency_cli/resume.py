@@ -51,6 +51,9 @@ def run_check(ctx: Context) -> Callable[[Mapping[str, Any]], str | None]:
                                    ("faithfulness", settings.faithfulness, "faithfulness" in record)):
                 if got != want:
                     return f"{key} {got!r}, this run has {want!r}"
+            removed = (record.get("faithfulness") or {}).get("baseline")
+            if settings.faithfulness and removed != settings.faithfulness_baseline:
+                return f"faithfulness baseline {removed!r}, this run has {settings.faithfulness_baseline!r}"
             adaptive = params[method].get("tolerance") is not None
             for key, want in params[method].items():
                 got = record["params"].get(key)

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from saliency_cli.aggregate import NORMALIZATIONS
 from saliency_cli.methods import METHODS, Method, Param, ParamError, get_method
+from saliency_cli.methods.occlusion import REPLACEMENTS
 
 ATTRIBUTES = ("probability", "logit")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -95,6 +96,7 @@ class Settings:
     window_overlap: int | None = None
     dtype: str = "float32"
     faithfulness: bool = False
+    faithfulness_baseline: str | None = None  # what a removed word becomes; None: the mask-token rule
 
 
 def _choice(option: str, value: str, choices: Sequence[str]) -> None:
@@ -138,6 +140,7 @@ def make_settings(
     window_overlap: int | None = None,
     dtype: str = "float32",
     faithfulness: bool = False,
+    faithfulness_baseline: str | None = None,
 ) -> Settings:
     """Validate user choices and resolve each method's parameters (raises SettingError, a ValueError)."""
     _choice("attribute", attribute, ATTRIBUTES)
@@ -148,6 +151,8 @@ def make_settings(
         raise SettingError("batch_size", "must be at least 1")
     if window_overlap is not None and window_overlap < 0:
         raise SettingError("window_overlap", "must be non-negative")
+    if faithfulness_baseline is not None:
+        _choice("faithfulness_baseline", faithfulness_baseline, REPLACEMENTS)
     if max_memory is not None and max_memory < (1 << 20):
         raise SettingError("max_memory", "must be at least 1 MB")
     return Settings(
@@ -161,4 +166,5 @@ def make_settings(
         window_overlap=window_overlap,
         dtype=dtype.lower(),
         faithfulness=bool(faithfulness),
+        faithfulness_baseline=faithfulness_baseline,
     )

@@ -34,18 +34,18 @@ def reviews(texts=TEXTS):
     return texts_to_reviews(texts)
 
 
-def direct(lm, e, attribute, cache):
+def direct(lm, e, attribute, cache, replacement="mask"):
     """Comprehensiveness and sufficiency per bin of one record, from its word scores and the model
     (``cache``: the model's outputs by token ids, so a copy several records need runs once here too)."""
     ids, _, words = tokenized(lm, e.text)
     assert len(words) == len(e.words)
     scores = [w.score for w in e.words]
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-    mask_id = lm.tokenizer.mask_token_id
+    token_id = None if replacement == "delete" else getattr(lm.tokenizer, f"{replacement}_token_id")
     t = e.target.index
 
     def f(positions):
-        copy = tuple(without(ids, positions, mask_id))
+        copy = tuple(without(ids, positions, token_id))
         if copy not in cache:
             cache[copy] = outputs(lm, list(copy), attribute)
         return float(cache[copy][t])
@@ -82,6 +82,23 @@ def test_comprehensiveness_and_sufficiency_equal_a_direct_computation(lm, attrib
         assert norm["sufficiency"] == pytest.approx(min(1, max(0, 1 - fa["sufficiency"] / null)), abs=1e-12)
     # the values move: the comparison has something to compare
     assert max(abs(x) for e in ex for x in e.faithfulness["curve"]["comprehensiveness"]) > 0.01
+
+
+@pytest.mark.parametrize("replacement", ["pad", "delete"])
+def test_the_faithfulness_baseline_is_what_removed_words_become(lm, replacement):
+    settings = make_settings(["gxi"], attribute="logit", faithfulness=True, faithfulness_baseline=replacement)
+    cache = {}
+    for e in explain_reviews(lm, reviews(), settings):
+        full, empty, comp, suff = direct(lm, e, "logit", cache, replacement)
+        assert e.faithfulness["baseline"] == replacement
+        assert e.faithfulness["empty"] == pytest.approx(empty, abs=TOL["logit"])
+        assert e.faithfulness["curve"]["comprehensiveness"] == pytest.approx(comp, abs=2 * TOL["logit"])
+        assert e.faithfulness["curve"]["sufficiency"] == pytest.approx(suff, abs=2 * TOL["logit"])
+
+
+def test_an_unknown_faithfulness_baseline_is_refused():
+    with pytest.raises(ValueError, match="zero"):
+        make_settings(["gxi"], faithfulness=True, faithfulness_baseline="zero")
 
 
 def test_occlusion_first_bin_comprehensiveness_is_its_largest_drop(lm):

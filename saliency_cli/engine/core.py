@@ -53,7 +53,11 @@ def prepare(lm: LoadedModel, settings: Settings) -> Context:
             forward.replacement_id(lm, kind)
             run = MethodRun(run.method, {**run.params, "baseline": kind})
         runs.append(run)
-    settings = replace(settings, methods=tuple(runs), dtype=resolve_dtype(settings.dtype, lm))
+    removed = settings.faithfulness_baseline or forward.default_replacement(lm)
+    if settings.faithfulness:
+        forward.replacement_id(lm, removed)
+    settings = replace(settings, methods=tuple(runs), dtype=resolve_dtype(settings.dtype, lm),
+                       faithfulness_baseline=removed)
     return Context(lm, settings, memory_budget(lm, settings.max_memory))
 
 

@@ -97,7 +97,7 @@ def word_scores(s: Scored, name: str, t: int, feats: Sequence[Sequence[int]]) ->
 
 
 def _faithfulness_scores(ctx: Context, members: list[Scored]) -> None:
-    baseline = forward.default_replacement(ctx.lm)
+    baseline = ctx.settings.faithfulness_baseline or forward.default_replacement(ctx.lm)
     names = [r.method.name for r in ctx.settings.methods]
     requests, owners = [], []
     for s in members:
