@@ -5,6 +5,7 @@ Data goes to stdout or the output file; every message goes to stderr.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import typing
@@ -121,6 +122,22 @@ def _explain(
     ),
     top_k: int = typer.Option(5, "--top-k", help="Words listed per explanation in the preview."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, preview or summary on stderr (errors still shown)."),
+    engine: str = typer.Option(
+        "local", "--engine", help='local|ray: explain in this process, or on a Ray actor pool (pip install "saliency-cli[ray]").'
+    ),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="Ray: 'auto' or HOST:PORT joins a running cluster [default: a private local instance]."
+    ),
+    workers: Optional[str] = typer.Option(
+        None, "--workers", help="Ray: N actors, or MIN:MAX to autoscale [default: CPUs/2 locally, 1:all on a cluster]."
+    ),
+    cpus_per_worker: Optional[float] = typer.Option(
+        None, "--cpus-per-worker", help="Ray: CPUs (and torch threads) per actor [default: local CPUs shared, 1 on a cluster]."
+    ),
+    gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", help="Ray: GPUs per actor, e.g. 1 [default: 0]."),
+    output_dir: Optional[str] = typer.Option(
+        None, "--output-dir", help="Ray: each actor writes part files here, plus manifest.json (instead of -o)."
+    ),
     **method_opts: Any,
 ) -> None:
     """Explain reviews: per-token (and per-word) attribution for each review, method and target."""
@@ -128,28 +145,46 @@ def _explain(
     from saliency_cli.model import ModelLoadError, load_model
     from saliency_cli.outputs import OutputError
     from saliency_cli.readers import InputError, estimate_rows, open_reviews
+    from saliency_cli.ray_cluster import RayError
+    from saliency_cli.ray_engine import driver_settings, open_outputs, plan_engine
     from saliency_cli.resume import run_check
-    from saliency_cli.writers import ErrorWriter, Outputs
+    from saliency_cli.writers import ErrorWriter
 
     try:
+        run_on = plan_engine(engine, ray_address, workers, cpus_per_worker, gpus_per_worker)
         settings, spec, report = _plan(texts, input, format, text_field, id_field, encoding, delimiter, method,
                                        target, attribute, normalize, batch_size, max_memory, long_text,
                                        window_overlap, dtype, output, errors, html, method_opts, faithfulness,
                                        faithfulness_baseline)
         items = open_reviews(spec)
         _quiet_libraries()
-        lm = load_model(model, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
-        ctx = prepare(lm, settings)
-        writer = Outputs(output or ["-"], output_format, level, resume, check=run_check(ctx) if resume else None,
-                         batch_size=settings.batch_size)
+        lm = load_model(model, device=device if run_on.ray is None else "cpu", trust_remote_code=trust_remote_code,
+                        max_length=max_length)
+        ctx = prepare(lm, driver_settings(settings, run_on))
+        writer = open_outputs(run_on, output_dir, output, html, output_format, level, resume,
+                              run_check(ctx) if resume else None, settings.batch_size)
         error_writer = ErrorWriter(errors, resume=resume)
     except SettingError as exc:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
+    except RayError as exc:
+        raise fail(str(exc)) from None
     except (ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
     display = RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not quiet else None, quiet=quiet,
-                         preview=preview, top_k=top_k, max_length=lm.max_length)
-    summary = _run(lm, items, settings, writer, error_writer, report, fail_fast, display)
+                         preview=False if output_dir else preview, top_k=top_k, max_length=lm.max_length)
+    if run_on.ray is None:
+        summary = _run(functools.partial(run_explain, lm, items, settings), writer, error_writer, report, fail_fast,
+                       display)
+    else:
+        from saliency_cli.ray_engine import ray_runner
+        from saliency_cli.ray_worker import ModelSpec
+
+        runner = ray_runner(items, settings, writer, display, ModelSpec(model, device, trust_remote_code, max_length),
+                            run_on.ray)
+        try:
+            summary = _run(runner, writer, error_writer, report, fail_fast, display)
+        except (RayError, ValueError) as exc:
+            raise fail(str(exc)) from None
     if report is not None:
         run_info = {"model": lm.name, "device": str(lm.device), "attribute": attribute, "normalization": normalize,
                     "input": spec.path or "arguments", "rows explained": summary.explained}
@@ -194,8 +229,9 @@ def _plan(texts, input, format, text_field, id_field, encoding, delimiter, metho
     return settings, spec, (HtmlReport(html) if html else None)
 
 
-def _run(lm, items, settings, writer, error_writer, report, fail_fast: bool, display: RunDisplay) -> RunSummary:
-    """Stream the run into the writers; Ctrl-C keeps every finished row for --resume."""
+def _run(runner, writer, error_writer, report, fail_fast: bool, display: RunDisplay) -> RunSummary:
+    """Stream a run into the writers; Ctrl-C keeps every finished row for --resume. ``runner`` is
+    ``run_explain`` (or the Ray runner) with its model, items and settings bound."""
 
     def on_error(row_error) -> None:
         display.row_error(row_error)
@@ -211,8 +247,8 @@ def _run(lm, items, settings, writer, error_writer, report, fail_fast: bool, dis
     complete = False
     try:
         with StopFlag() as stop, display:
-            summary = run_explain(lm, items, settings, writer.write, done=writer.done, on_error=on_error,
-                                  on_outcome=on_outcome, should_stop=stop, fail_fast=fail_fast)
+            summary = runner(writer.write, done=writer.done, on_error=on_error, on_outcome=on_outcome,
+                             should_stop=stop, fail_fast=fail_fast)
         complete = not summary.interrupted
     except KeyboardInterrupt:
         writer.close(complete=False)

@@ -3,6 +3,7 @@ explanation's faithfulness, and rank the methods (table on stderr, summary JSON,
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, List, Optional
 
@@ -11,7 +12,7 @@ import typer
 from saliency_cli.cli import _plan, _quiet_libraries, _run, _with_method_options, app, parse_size
 from saliency_cli.console import RunDisplay, err, fail, plural
 from saliency_cli.evaluation import CAVEAT, DEFAULT_METHODS, RESAMPLES, Tally, summarize, with_control
-from saliency_cli.pipeline import EXIT_INTERRUPTED
+from saliency_cli.pipeline import EXIT_INTERRUPTED, run_explain
 from saliency_cli.records import Explanation
 from saliency_cli.settings import SettingError, flag_of
 
@@ -130,7 +131,8 @@ def _evaluate(
         raise fail(str(exc)) from None
     display = RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not quiet else None, quiet=quiet,
                          preview=False, top_k=0, max_length=lm.max_length)
-    run = _run(lm, items, settings, _Collect(tally, outputs), error_writer, None, fail_fast, display)
+    run = _run(functools.partial(run_explain, lm, items, settings), _Collect(tally, outputs), error_writer, None,
+               fail_fast, display)
     summary = summarize(tally, resamples=resamples, seed=0)
     summary.update({"model": lm.name, "attribute": attribute, "targets": list(target or ["predicted"]),
                     "failed": run.failed, "interrupted": run.interrupted})

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from saliency_cli.pipeline import EXIT_USER_ERROR, RunSummary
@@ -20,8 +21,9 @@ AUTO_PREVIEW_LIMIT = 20
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> "typer.Exit":
-    """Print one clear line on stderr and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """Print one clear line on stderr and return the exit to raise (the message is printed as written:
+    brackets such as ``saliency-cli[ray]`` are not taken for markup)."""
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 

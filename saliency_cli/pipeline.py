@@ -114,24 +114,34 @@ def run_explain(
     """Explain every review, writing each one's explanations as soon as it (and all before it) is done."""
     skipped = [0]
     exhausted = [False]
-    explained = failed = truncated = 0
-    stopped_at: RowError | None = None
-    interrupted = False
     stream = explain_stream(lm, _skip_done(items, done or set(), skipped, exhausted), settings, should_stop)
+    explained, failed, truncated, stopped_at = consume(stream, write, on_error, on_outcome, fail_fast)
+    interrupted = stopped_at is None and not exhausted[0] and should_stop()
+    return RunSummary(explained, skipped[0], failed, truncated, interrupted, stopped_at)
+
+
+def consume(
+    stream: Iterator[Outcome | RowError],
+    write: Callable[[list[Explanation]], None],
+    on_error: Callable[[RowError], None],
+    on_outcome: Callable[[Outcome], None],
+    fail_fast: bool,
+) -> tuple[int, int, int, RowError | None]:
+    """Drain a runner's results in input order into the writer and callbacks (any runner: local or
+    Ray); returns (explained, failed, truncated, the row --fail-fast stopped at). Closes the stream."""
+    explained = failed = truncated = 0
     try:
         for result in stream:
             if isinstance(result, RowError):
                 failed += 1
                 on_error(result)
                 if fail_fast:
-                    stopped_at = result
-                    break
+                    return explained, failed, truncated, result
             else:
                 write(result.explanations)
                 explained += 1
                 truncated += int(result.truncated)
                 on_outcome(result)
-        interrupted = stopped_at is None and not exhausted[0] and should_stop()
     finally:
         stream.close()
-    return RunSummary(explained, skipped[0], failed, truncated, interrupted, stopped_at)
+    return explained, failed, truncated, None
