@@ -21,6 +21,7 @@ from rich.console import Console  # noqa: E402
 from saliency_cli.console import (  # noqa: E402
     RunDisplay, StopFlag, err, fail, methods_table, model_table, plural, report_summary,
 )
+from saliency_cli import cli_options as opt  # noqa: E402
 from saliency_cli.methods import METHODS  # noqa: E402
 from saliency_cli.pipeline import EXIT_INTERRUPTED, RunSummary, run_explain  # noqa: E402
 from saliency_cli.settings import SettingError, flag_of, method_options  # noqa: E402
@@ -76,25 +77,21 @@ def _method_names() -> str:
 def _explain(
     texts: Optional[List[str]] = typer.Argument(None, help="Review texts to explain (or use --input)."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input file; '-' reads stdin."),
-    format: str = typer.Option("auto", "--format", help="auto|text|csv|tsv|jsonl (auto: extension, then content)."),
-    text_field: str = typer.Option("text", "--text-field", help="CSV column / JSONL key holding the review."),
-    id_field: Optional[str] = typer.Option(None, "--id-field", help="Column/key with row ids (default: row number)."),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Input encoding, e.g. utf-8, latin-1, cp1252, utf-16."),
-    delimiter: Optional[str] = typer.Option(None, "--delimiter", help="CSV delimiter (default: sniffed from the header)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Hub id or local folder (default: embedded model)."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own Python code."),
+    format: str = opt.FORMAT,
+    text_field: str = opt.TEXT_FIELD,
+    id_field: Optional[str] = opt.ID_FIELD,
+    encoding: str = opt.ENCODING,
+    delimiter: Optional[str] = opt.DELIMITER,
+    model: Optional[str] = opt.MODEL,
+    trust_remote_code: bool = opt.TRUST_REMOTE_CODE,
     method: Optional[List[str]] = typer.Option(None, "--method", help=f"{_method_names()}; repeatable."),
-    target: Optional[List[str]] = typer.Option(
-        None, "--target", "-t", help="predicted|all|LABEL|INDEX; repeatable [default: predicted]."
-    ),
-    attribute: str = typer.Option("probability", "--attribute", help="probability|logit: the output explained."),
+    target: Optional[List[str]] = opt.TARGET,
+    attribute: str = opt.ATTRIBUTE,
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews explained together; each batch's rows are written as soon as it finishes."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N|mps."),
-    dtype: str = typer.Option(
-        "float32", "--dtype", help="float32|bfloat16|float16|auto: precision of the model's matmuls (sums stay float32)."
-    ),
-    max_length: Optional[int] = typer.Option(None, "--max-length", help="Truncate reviews to N tokens (<= model limit)."),
-    max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Activation memory per chunk, e.g. 512MB, 4GB."),
+    device: str = opt.DEVICE,
+    dtype: str = opt.DTYPE,
+    max_length: Optional[int] = opt.MAX_LENGTH,
+    max_memory: Optional[str] = opt.MAX_MEMORY,
     long_text: str = typer.Option(
         "truncate", "--long-text", help="truncate|window: cut reviews at the model limit, or explain overlapping windows."
     ),
@@ -104,17 +101,15 @@ def _explain(
     faithfulness: bool = typer.Option(
         False, "--faithfulness", help="Add ERASER comprehensiveness/sufficiency of each explanation (more forward passes)."
     ),
-    faithfulness_baseline: Optional[str] = typer.Option(
-        None, "--faithfulness-baseline", help="mask|pad|unk|delete: what faithfulness's removed words become [default: mask]."
-    ),
+    faithfulness_baseline: Optional[str] = opt.FAITHFULNESS_BASELINE,
     output: Optional[List[str]] = typer.Option(
         None, "--output", "-o", help="Output file, format by extension (.csv, else JSONL); repeatable; '-' is stdout."
     ),
     output_format: Optional[str] = typer.Option(None, "--output-format", help="jsonl|csv for every output (default: by extension)."),
     normalize: str = typer.Option("none", "--normalize", help="none|l1|max (none = raw signed scores)."),
     level: str = typer.Option("token", "--level", help="CSV rows per token|word."),
-    errors: Optional[str] = typer.Option(None, "--errors", help="Also write row errors as JSONL to this file."),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first row that fails."),
+    errors: Optional[str] = opt.ERRORS,
+    fail_fast: bool = opt.FAIL_FAST,
     resume: bool = typer.Option(False, "--resume", help="Skip ids already in --output and append the rest."),
     html: Optional[str] = typer.Option(None, "--html", help="Also write a self-contained HTML report to this file ('-': stdout)."),
     preview: Optional[bool] = typer.Option(
@@ -288,12 +283,12 @@ def _with_method_options(func):
     """Give ``func`` one CLI option per row of the method-option table (the ``**method_opts``)."""
     fixed = [p for p in inspect.signature(func).parameters.values() if p.kind is not p.VAR_KEYWORD]
     extra = []
-    for opt in method_options().values():
-        defaults = ", ".join(f"{m}: {p.default}" for m, p in opt.uses if p.default is not None)
-        help_text = opt.help + (f" [default: {defaults}]" if defaults else "")
+    for row in method_options().values():
+        defaults = ", ".join(f"{m}: {p.default}" for m, p in row.uses if p.default is not None)
+        help_text = row.help + (f" [default: {defaults}]" if defaults else "")
         extra.append(inspect.Parameter(
-            opt.keyword, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[opt.type],
-            default=typer.Option(None, opt.flag, help=help_text),
+            row.keyword, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[row.type],
+            default=typer.Option(None, row.flag, help=help_text),
         ))
     func.__signature__ = inspect.Signature(fixed + extra)
     return _metavars(func)

@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from saliency_cli import cli_options as opt
 from saliency_cli.cli import _plan, _quiet_libraries, _run, _with_method_options, app, parse_size
 from saliency_cli.console import RunDisplay, err, fail, plural
 from saliency_cli.evaluation import CAVEAT, DEFAULT_METHODS, RESAMPLES, Tally, summarize, with_control
@@ -52,7 +53,7 @@ def _tally_done(tally: Tally, outputs: Any) -> None:
 
 
 def _evaluate(
-    input: Optional[str] = typer.Argument(None, help="Reviews: text, CSV, TSV or JSONL file; '-' reads stdin."),
+    input: Optional[str] = typer.Argument(None, metavar="INPUT", help="Reviews: text, CSV, TSV or JSONL file; '-' reads stdin."),
     method: Optional[List[str]] = typer.Option(
         None, "--method", help="Methods to compare; repeatable [default: " + ", ".join(DEFAULT_METHODS) + "]; "
         "the seeded 'random' control is always added."
@@ -60,28 +61,24 @@ def _evaluate(
     summary_path: Optional[str] = typer.Option(None, "--summary", help="Write the summary JSON here ('-': stdout)."),
     html: Optional[str] = typer.Option(None, "--html", help="Write an HTML page with the table and deletion curves."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write every scored row as JSONL ('-': stdout)."),
-    format: str = typer.Option("auto", "--format", help="auto|text|csv|tsv|jsonl (auto: extension, then content)."),
-    text_field: str = typer.Option("text", "--text-field", help="CSV column / JSONL key holding the review."),
-    id_field: Optional[str] = typer.Option(None, "--id-field", help="Column/key with row ids (default: row number)."),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Input encoding."),
-    delimiter: Optional[str] = typer.Option(None, "--delimiter", help="CSV delimiter (default: sniffed)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Hub id or local folder (default: embedded model)."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own Python code."),
-    target: Optional[List[str]] = typer.Option(
-        None, "--target", "-t", help="predicted|all|LABEL|INDEX; repeatable [default: predicted]."
-    ),
-    attribute: str = typer.Option("probability", "--attribute", help="probability|logit: the output explained and removed."),
+    format: str = opt.FORMAT,
+    text_field: str = opt.TEXT_FIELD,
+    id_field: Optional[str] = opt.ID_FIELD,
+    encoding: str = opt.ENCODING,
+    delimiter: Optional[str] = opt.DELIMITER,
+    model: Optional[str] = opt.MODEL,
+    trust_remote_code: bool = opt.TRUST_REMOTE_CODE,
+    target: Optional[List[str]] = opt.TARGET,
+    attribute: str = opt.ATTRIBUTE,
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Reviews explained together."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N|mps."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32|bfloat16|float16|auto."),
-    max_length: Optional[int] = typer.Option(None, "--max-length", help="Truncate reviews to N tokens."),
-    max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Activation memory per chunk, e.g. 512MB."),
-    faithfulness_baseline: Optional[str] = typer.Option(
-        None, "--faithfulness-baseline", help="mask|pad|unk|delete: what a removed word becomes [default: mask]."
-    ),
+    device: str = opt.DEVICE,
+    dtype: str = opt.DTYPE,
+    max_length: Optional[int] = opt.MAX_LENGTH,
+    max_memory: Optional[str] = opt.MAX_MEMORY,
+    faithfulness_baseline: Optional[str] = opt.FAITHFULNESS_BASELINE,
     resamples: int = typer.Option(RESAMPLES, "--bootstrap", help="Bootstrap resamples for the 95% intervals."),
-    errors: Optional[str] = typer.Option(None, "--errors", help="Also write row errors as JSONL to this file."),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first row that fails."),
+    errors: Optional[str] = opt.ERRORS,
+    fail_fast: bool = opt.FAIL_FAST,
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run: skip the reviews already in -o."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or tables on stderr (errors still shown)."),
     **method_opts: Any,
