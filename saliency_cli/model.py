@@ -29,11 +29,13 @@ class LoadedModel:
     max_length: int
     fast_bf16: bool = False
     variants: Mapping[str, Any] = field(default_factory=dict)
+    head_only: Mapping[str, Any] = field(default_factory=dict)  # kernel -> last layer for [CLS] only
 
     def with_model(self, model: Any) -> "LoadedModel":
         """The same tokenizer, labels and device with another module of the same architecture
         (its attention variants rebuilt, so they share the new module's weights)."""
-        return replace(self, model=model, variants=attention_variants(model, self.device))
+        variants = attention_variants(model, self.device)
+        return replace(self, model=model, variants=variants, head_only=head_only_variants(model, variants))
 
     def label_index(self, spec: str) -> int:
         """Resolve a label name (case-insensitive) or an integer index to a label index."""
@@ -180,9 +182,10 @@ def load_model(
     labels = _labels_of(model.config)
     if not labels:
         raise ModelLoadError(f"model {name!r} declares no labels (config.num_labels is 0)")
+    variants = attention_variants(model, dev)
     return LoadedModel(
         model=model, tokenizer=tokenizer, name=name, labels=labels, device=dev, max_length=limit,
-        fast_bf16=native_bf16(dev), variants=attention_variants(model, dev),
+        fast_bf16=native_bf16(dev), variants=variants, head_only=head_only_variants(model, variants),
     )
 
 
@@ -270,6 +273,20 @@ def attention_variants(model: Any, device: torch.device) -> dict[str, Any]:
     except (ValueError, ImportError, AttributeError):
         return {}
     return {"eager": variant}
+
+
+def head_only_variants(model: Any, variants: Mapping[str, Any]) -> dict[str, Any]:
+    """Per attention kernel, the model with its last layer computed for the classifier's position
+    only, sharing the weights (``engine.head_only``); empty where that would not be exact."""
+    from saliency_cli.engine.head_only import head_only_model
+
+    current = getattr(model.config, "_attn_implementation", None) or "eager"
+    out = {}
+    for kernel, module in {current: model, **variants}.items():
+        twin = head_only_model(module)
+        if twin is not None:
+            out[kernel] = twin
+    return out
 
 
 def _check_folder(path: Path, source: str) -> None:

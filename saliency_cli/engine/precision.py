@@ -62,10 +62,17 @@ def rows_per_chunk(lm: LoadedModel, dtype: str, length: int, budget: int) -> int
 @contextlib.contextmanager
 def precision(lm: LoadedModel, dtype: str, length: int) -> Iterator[Any]:
     """Yield the model to run a chunk of ``length`` tokens with, under mixed precision for its
-    matmuls (inputs, gradients and sums stay float32) and with the fastest attention variant."""
+    matmuls (inputs, gradients and sums stay float32) and with the fastest attention variant.
+
+    Where the classifier reads only position 0 of the last layer (BERT, RoBERTa, XLM-RoBERTa,
+    ELECTRA, DistilBERT), the yielded module computes that layer for position 0 only
+    (``engine.head_only``): the same logits and input gradients; only ``.logits`` of its output may be used."""
+    kernel = attention_for(lm, dtype, length)
+    model = lm.head_only.get(kernel)
+    if model is None:
+        model = lm.variants.get(kernel, lm.model)
     if dtype == "float32":
-        yield lm.model
+        yield model
         return
-    model = lm.variants.get(attention_for(lm, dtype, length), lm.model)
     with torch.autocast(device_type=lm.device.type, dtype=getattr(torch, dtype)):
         yield model
