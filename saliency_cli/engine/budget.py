@@ -3,6 +3,7 @@ the one loop that runs work in chunks and halves a chunk that runs out of memory
 
 from __future__ import annotations
 
+import bisect
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
@@ -10,6 +11,8 @@ import torch
 from saliency_cli.model import LoadedModel
 
 DEFAULT_CPU_BUDGET = 512 << 20  # bytes of activations per chunk on CPU (keeps peak RSS under 2 GB)
+INFERENCE_TOKENS = 2048  # tokens per forward-only chunk on CPU (rows x padded length), see inference_rows
+CHUNK_OVERHEAD_TOKENS = 256  # a chunk's fixed cost, in padded tokens, when chunks are planned (plan_chunks)
 T = TypeVar("T")
 
 
@@ -48,6 +51,16 @@ def inference_bytes_per_row(config: Any, length: int) -> int:
     return max(1, 4 * length * (2 * (8 * hidden) + 3 * heads * length))
 
 
+def inference_rows(lm: LoadedModel, length: int, budget: int) -> int:
+    """Rows of ``length`` tokens per forward-only chunk: what the budget allows, and on CPU at most
+    ``INFERENCE_TOKENS`` tokens, since bigger inference chunks run slower per row there (their
+    intermediates outgrow the caches; see benchmarks/README.md, "Forward-only chunk size")."""
+    rows = max(1, budget // inference_bytes_per_row(lm.model.config, length))
+    if lm.device.type == "cpu":
+        rows = min(rows, max(1, INFERENCE_TOKENS // max(1, length)))
+    return rows
+
+
 def memory_budget(lm: LoadedModel, max_memory: int | None) -> int:
     """Bytes of activations one chunk may use: the user's budget, else a device-based default."""
     if max_memory is not None:
@@ -56,6 +69,50 @@ def memory_budget(lm: LoadedModel, max_memory: int | None) -> int:
         free, _total = torch.cuda.mem_get_info(lm.device)
         return int(free * 0.5)
     return DEFAULT_CPU_BUDGET
+
+
+def plan_chunks(lengths: Sequence[int], max_rows: Callable[[int], int],
+                overhead: int = CHUNK_OVERHEAD_TOKENS) -> list[int]:
+    """Chunk ends over rows of ``lengths`` tokens, sorted by length (each chunk is padded to its
+    longest row), that minimise padded tokens + ``overhead`` per chunk, no chunk holding more than
+    ``max_rows(its longest length)`` rows. Cuts are placed where a longer length begins (and evenly
+    inside a run too long for one chunk), so reviews of similar length share chunks and a long one
+    does not pad a chunk of short ones. Unsorted lengths get plain chunks of ``max_rows``."""
+    n = len(lengths)
+    if any(lengths[i] > lengths[i + 1] for i in range(n - 1)):
+        ends, start = [], 0
+        while start < n:
+            start = min(n, start + max(1, max_rows(max(lengths[start:]))))
+            ends.append(start)
+        return ends
+    marks = [0] + [i for i in range(1, n) if lengths[i] != lengths[i - 1]] + [n]
+    best = {0: 0.0}
+    back: dict[int, int] = {}
+    for b, j in enumerate(marks[1:], start=1):
+        longest, cap = lengths[j - 1], max(1, max_rows(lengths[j - 1]))
+        for i in marks[:b]:
+            rows = j - i
+            cost = best[i] + rows * longest + -(-rows // cap) * overhead
+            if cost < best.get(j, float("inf")):
+                best[j], back[j] = cost, i
+    ends: list[int] = []
+    j = n
+    while j > 0:
+        i = back[j]
+        rows, cap = j - i, max(1, max_rows(lengths[j - 1]))
+        k = -(-rows // cap)
+        ends.extend(i + (rows * t + k - 1) // k for t in range(k, 0, -1))
+        j = i
+    return ends[::-1]
+
+
+def planned(ends: Sequence[int]) -> Callable[[int, int], int]:
+    """A ``size(start, cap)`` for ``run_in_chunks`` that stops at the planned chunk ends."""
+
+    def size(start: int, cap: int) -> int:
+        return ends[bisect.bisect_right(ends, start)] - start
+
+    return size
 
 
 def run_in_chunks(lm: LoadedModel, total: int, size: Callable[[int, int], int], work: Callable[[int, int], None]) -> None:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from saliency_cli.engine.budget import inference_bytes_per_row, run_in_chunks
+from saliency_cli.engine.budget import inference_rows, plan_chunks, planned, run_in_chunks
 from saliency_cli.engine.encoding import Encoded
 from saliency_cli.engine.precision import precision
 from saliency_cli.engine.targets import explained
@@ -95,18 +95,15 @@ def run_copies(lm: LoadedModel, requests: Sequence[Copies], settings: Settings, 
 def _forward(
     lm: LoadedModel, inputs: Sequence[tuple[list[int], list[int] | None]], settings: Settings, budget: int
 ) -> np.ndarray:
-    """[len(inputs), labels] float64 outputs; inputs run sorted by length, each chunk padded to its longest."""
+    """[len(inputs), labels] float64 outputs; inputs run sorted by length, in chunks planned to waste
+    little padding (``budget.plan_chunks``), each padded to its longest."""
     out = np.zeros((len(inputs), len(lm.labels)), dtype=np.float64)
     if not inputs:
         return out
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
     lengths = [len(inputs[i][0]) for i in order]
     value_of = explained(lm, settings.attribute)
-    per_row = lambda length: inference_bytes_per_row(lm.model.config, length)  # noqa: E731
-
-    def size(start: int, cap: int) -> int:
-        n = max(1, min(cap, budget // per_row(lengths[start])))
-        return max(1, min(n, budget // per_row(lengths[min(len(order), start + n) - 1])))
+    ends = plan_chunks(lengths, lambda n: inference_rows(lm, n, budget))
 
     def work(start: int, stop: int) -> None:
         chosen = order[start:stop]
@@ -128,5 +125,5 @@ def _forward(
             logits = model(input_ids=ids.to(lm.device), **kwargs).logits.float()
         out[chosen] = value_of(logits).cpu().double().numpy()
 
-    run_in_chunks(lm, len(order), size, work)
+    run_in_chunks(lm, len(order), planned(ends), work)
     return out

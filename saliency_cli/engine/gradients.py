@@ -8,7 +8,7 @@ from typing import Iterator, Mapping, Sequence
 
 import torch
 
-from saliency_cli.engine.budget import run_in_chunks
+from saliency_cli.engine.budget import plan_chunks, planned, run_in_chunks
 from saliency_cli.engine.precision import precision, row_bytes, rows_per_chunk
 from saliency_cli.engine.targets import argmax, explained, probabilities, resolve_targets
 from saliency_cli.engine.tensors import Padded, padded_lists
@@ -87,8 +87,8 @@ def input_pass(
                     result.scores[(run.method.name, int(rows[i]), int(slot_target[i, j]))] = per[k]
 
     if len(need):
-        step = rows_per_chunk(lm, settings.dtype, batch.length, budget)
-        run_in_chunks(lm, len(need), lambda start, cap: step, work)
+        ends = plan_chunks(batch.lengths[need].tolist(), lambda n: rows_per_chunk(lm, settings.dtype, n, budget))
+        run_in_chunks(lm, len(need), planned(ends), work)
     return result
 
 
@@ -111,12 +111,13 @@ def forward_values(lm: LoadedModel, batch: Padded, embeds: torch.Tensor, setting
 
     def work(start: int, stop: int) -> None:
         rows = torch.arange(start, stop, device=lm.device)
-        with torch.no_grad(), precision(lm, settings.dtype, batch.length) as model:
-            logits = model(inputs_embeds=embeds[rows], **batch.model_kwargs(rows)).logits.float()
+        length = int(batch.lengths[start:stop].max())
+        with torch.no_grad(), precision(lm, settings.dtype, length) as model:
+            logits = model(inputs_embeds=embeds[rows, :length], **batch.model_kwargs(rows, length)).logits.float()
         out[start:stop] = value_of(logits).cpu()
 
-    step = rows_per_chunk(lm, settings.dtype, batch.length, budget)
-    run_in_chunks(lm, len(batch.encs), lambda start, cap: step, work)
+    ends = plan_chunks(batch.lengths.tolist(), lambda n: rows_per_chunk(lm, settings.dtype, n, budget))
+    run_in_chunks(lm, len(batch.encs), planned(ends), work)
     return out
 
 
@@ -157,9 +158,8 @@ def path_pass(
     def longest(a: int, b: int) -> int:
         return int(rev_len[a // n_points : (b - 1) // n_points + 1].max())
 
-    def size(start: int, cap: int) -> int:
-        n = max(1, min(cap, budget // row_bytes(lm, settings.dtype, int(rev_len[start // n_points]))))
-        return max(1, min(n, budget // row_bytes(lm, settings.dtype, longest(start, min(total, start + n)))))
+    row_len = [int(n) for n in rev_len.tolist() for _ in range(n_points)]
+    ends = plan_chunks(row_len, lambda n: max(1, budget // row_bytes(lm, settings.dtype, n)))
 
     def work(start: int, stop: int) -> None:
         length = longest(start, stop)
@@ -182,5 +182,5 @@ def path_pass(
         for item, contribution in found:  # only once every target of the chunk is through
             acc[:, :length].index_add_(0, item, contribution)
 
-    run_in_chunks(lm, total, size, work)
+    run_in_chunks(lm, total, planned(ends), work)
     return acc

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from saliency_cli.engine import Outcome, explain_batch, forward, prepare
+from saliency_cli.engine import budget as budget_module
 from saliency_cli.engine.budget import inference_bytes_per_row
 from saliency_cli.engine.encoding import Encoded, encode, features
 from saliency_cli.methods.occlusion import Occlusion
@@ -107,17 +108,25 @@ def test_requests_of_different_reviews_do_not_share_copies(lm, forwards):
     assert r1.sum(1) == pytest.approx(np.ones(len(r1)), abs=1e-6)  # probabilities by default
 
 
-def test_results_do_not_depend_on_the_budget_and_chunks_respect_it(lm, forwards):
-    encs = [encoded(lm, t) for t in TEXTS]
+def _requests(lm):
     reqs = []
-    for enc in encs:
+    for enc in (encoded(lm, t) for t in TEXTS):
         for unit in ("word", "token"):
             f = features(enc, unit)
             reqs.append(forward.Copies(enc, f, occlusion_masks(len(f)), "delete" if unit == "token" else "mask"))
+    return reqs
+
+
+def test_results_do_not_depend_on_the_budget_and_chunks_respect_it(lm, forwards, monkeypatch):
+    encs = [encoded(lm, t) for t in TEXTS]
+    reqs = _requests(lm)
     settings = make_settings(["occlusion"])
-    large = forward.run_copies(lm, reqs, settings, 1 << 30)
-    assert len(forwards) == 1  # everything fits in one chunk
-    unique_rows = forwards[0][0]
+    with monkeypatch.context() as m:
+        m.setattr(budget_module, "INFERENCE_TOKENS", 1 << 30)  # the budget alone decides
+        large = forward.run_copies(lm, reqs, settings, 1 << 30)
+    # everything would fit in one chunk; the plan cuts only where a longer length begins
+    assert 1 <= len(forwards) <= len({length for _, length in forwards})
+    unique_rows = sum(rows for rows, _ in forwards)
     forwards.clear()
     tiny = forward.run_copies(lm, reqs, settings, 1)
     assert len(forwards) == unique_rows and {rows for rows, _ in forwards} == {1}  # one row per chunk at least
@@ -132,6 +141,23 @@ def test_results_do_not_depend_on_the_budget_and_chunks_respect_it(lm, forwards)
     for a, b, c in zip(large, tiny, small):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
         np.testing.assert_allclose(c, a, rtol=0, atol=1e-6)
+
+
+def test_cpu_inference_chunks_are_capped_in_tokens(lm, forwards, monkeypatch):
+    """On CPU a forward-only chunk holds at most INFERENCE_TOKENS tokens (rows x padded length)
+    whatever the budget, and the values do not change."""
+    reqs = _requests(lm)
+    settings = make_settings(["occlusion"])
+    with monkeypatch.context() as m:
+        m.setattr(budget_module, "INFERENCE_TOKENS", 1 << 30)
+        whole = forward.run_copies(lm, reqs, settings, 1 << 30)
+    forwards.clear()
+    monkeypatch.setattr(budget_module, "INFERENCE_TOKENS", 64)
+    capped = forward.run_copies(lm, reqs, settings, 1 << 30)
+    assert len(forwards) > 1
+    assert all(rows * length <= 64 or rows == 1 for rows, length in forwards)
+    for a, b in zip(whole, capped):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
 
 
 def test_perturbed_delete_drops_tokens_and_keeps_special_ones(lm):
