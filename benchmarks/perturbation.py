@@ -67,6 +67,9 @@ OCCLUSION_TOL = 1e-5  # max abs difference of probabilities, ours float32 vs Cap
 EFFICIENCY_TOL = 1e-5  # |sum(scores) - (F(x) - F(none))|, ours float32
 RUNNERS = ("ours-occlusion", "ours-occlusion-auto", "captum-fa", "ours-kernel-shap", "ours-kernel-shap-auto",
            "captum-ks", "shap-partition")
+# opt-in (--runners): the engine without this release's levers (benchmarks.before), float32,
+# for a before/after ratio under the same load
+BEFORE_RUNNERS = ("ours-occlusion-before", "ours-kernel-shap-before")
 OCCLUSION_RUNNERS = ("ours-occlusion", "ours-occlusion-auto", "captum-fa")
 
 
@@ -108,12 +111,13 @@ class RssPeak:
 
 class ForwardCounter:
     """Counts the rows (sequences) and padded tokens every forward pass of the model runs, through a
-    hook on the embedding block of the model and of each attention variant sharing its weights."""
+    hook on the embedding block of the model, of each attention variant sharing its weights, and of
+    each [CLS]-only twin (``LoadedModel.head_only``)."""
 
     def __init__(self, lm: Any):
         self.rows = self.tokens = self.calls = 0
         self.handles = []
-        for model in (lm.model, *lm.variants.values()):
+        for model in {id(m): m for m in (lm.model, *lm.variants.values(), *lm.head_only.values())}.values():
             base = getattr(model, model.base_model_prefix, model)
             module = getattr(base, "embeddings", None) or model.get_input_embeddings()
             self.handles.append(module.register_forward_hook(self._hook))
@@ -213,7 +217,14 @@ class Run:
 
 
 def run_ours(lm: Any, items: list[Item], method: str, samples: int, batch_size: int, dtype: str,
-             max_memory_mb: int = 0) -> Run:
+             max_memory_mb: int = 0, before: bool = False) -> Run:
+    """Ours through ``pipeline.explain_reviews``; ``before``: the engine as it was (``benchmarks.before``:
+    full last layer, chunks filled to the budget), for a before/after under the same load."""
+    if before:
+        from benchmarks.before import as_before
+
+        with as_before(lm) as old:
+            return run_ours(old, items, method, samples, batch_size, dtype, max_memory_mb)
     from saliency_cli.engine.precision import resolve_dtype
     from saliency_cli.pipeline import explain_reviews
     from saliency_cli.settings import make_settings
@@ -401,6 +412,7 @@ def timed(name: str, fn: Callable[[list[Item]], Run], items: list[Item], counter
         cpu = cpu_seconds() - cpu
     share = cpu / seconds / threads
     row.setdefault("all_seconds", []).append(seconds)
+    row["cpu_seconds"] = min(row.get("cpu_seconds", float("inf")), cpu)
     row.setdefault("all_cpu_share", []).append(share)
     row.setdefault("all_load_avg", []).append(load)
     row["peak_rss_mb"] = max(row.get("peak_rss_mb", 0.0), mem.peak)
@@ -478,8 +490,8 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     runners = [r.strip() for r in args.runners.split(",") if r.strip()]
     for r in runners:
-        if r not in RUNNERS:
-            ap.error(f"unknown runner {r!r}; choose from {', '.join(RUNNERS)}")
+        if r not in RUNNERS + BEFORE_RUNNERS:
+            ap.error(f"unknown runner {r!r}; choose from {', '.join(RUNNERS + BEFORE_RUNNERS)}")
     ppes = [int(p) for p in args.ppe.split(",") if p.strip()]
 
     lm = load_model(None if args.model == "default" else args.model, device="cpu",
@@ -513,6 +525,9 @@ def main(argv: list[str] | None = None) -> dict:
     S, B, M = args.samples, args.batch_size, args.max_memory
     if "ours-occlusion" in runners:
         plan.append(("ours-occlusion", "occlusion", lambda xs: run_ours(lm, xs, "occlusion", S, B, "float32", M)))
+    if "ours-occlusion-before" in runners:
+        plan.append(("ours-occlusion-before", "occlusion",
+                     lambda xs: run_ours(lm, xs, "occlusion", S, B, "float32", M, before=True)))
     if "captum-fa" in runners:
         for p in ppes:
             plan.append((f"captum-fa-{p}", "occlusion", lambda xs, p=p: run_captum(lm, xs, "fa", p, S)))
@@ -520,6 +535,9 @@ def main(argv: list[str] | None = None) -> dict:
         plan.append(("ours-occlusion-auto", "occlusion", lambda xs: run_ours(lm, xs, "occlusion", S, B, "auto", M)))
     if "ours-kernel-shap" in runners:
         plan.append(("ours-kernel-shap", "kernel-shap", lambda xs: run_ours(lm, xs, "kernel-shap", S, B, "float32", M)))
+    if "ours-kernel-shap-before" in runners:
+        plan.append(("ours-kernel-shap-before", "kernel-shap",
+                     lambda xs: run_ours(lm, xs, "kernel-shap", S, B, "float32", M, before=True)))
     if "captum-ks" in runners:
         plan.append(("captum-ks", "kernel-shap", lambda xs: run_captum(lm, xs, "ks", best_ppe(), S)))
     if "shap-partition" in runners:
@@ -608,10 +626,14 @@ def add_ratios(report: dict) -> None:
             continue
         fastest = max(peers, key=lambda r: r["reviews_per_s"])
         fastest["fastest_peer"] = True
+        least_cpu = min(peers, key=lambda r: r["cpu_seconds"])
         for r in rows:
             if r["runner"].startswith("ours"):
                 r["ours_x"] = r["reviews_per_s"] / fastest["reviews_per_s"]
                 r["vs_peer"] = fastest["runner"]
+                # by CPU seconds: steadier than wall time when other jobs share the cores (--threads 1)
+                r["ours_x_cpu"] = least_cpu["cpu_seconds"] / r["cpu_seconds"]
+                r["vs_peer_cpu"] = least_cpu["runner"]
 
 
 def fmt(x: Any, digits: int = 2) -> str:
@@ -640,18 +662,19 @@ def agreement_text(r: dict) -> str:
 
 
 def print_table(report: dict) -> None:
-    head = ("method", "runner", "rev/s", "fwd/review", "rows/s", "peak MB", "work MB", "ours x", "agreement", "load",
-            "cpu")
+    head = ("method", "runner", "rev/s", "fwd/review", "rows/s", "peak MB", "work MB", "ours x", "ours x cpu",
+            "agreement", "load", "cpu")
     lines = [head]
     for r in report["results"]:
         if not r.get("ok"):
-            lines.append((r.get("method", ""), r["runner"], "failed: " + r.get("error", "?")[:70], "", "", "", "", "",
-                          "", "", ""))
+            lines.append((r.get("method", ""), r["runner"], "failed: " + r.get("error", "?")[:70],
+                          *[""] * (len(head) - 3)))
             continue
         name = r["runner"] + (f" ({r['dtype']})" if "dtype" in r else "") + (" *" if r.get("fastest_peer") else "")
         lines.append((r["method"], name, fmt(r["reviews_per_s"], 3), fmt(r["forwards_per_review"], 1),
                       fmt(r["rows_per_s"], 1), fmt(r["peak_rss_mb"], 0), fmt(r["work_mb"], 0),
-                      fmt(r.get("ours_x"), 2), agreement_text(r), f"{r['load_avg_start']:.1f}",
+                      fmt(r.get("ours_x"), 2), fmt(r.get("ours_x_cpu"), 2), agreement_text(r),
+                      f"{r['load_avg_start']:.1f}",
                       f"{r['cpu_share']:.2f}"))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     print(f"\n{report['model']}: {report['reviews']} reviews, {report['real_tokens']} tokens "

@@ -20,6 +20,11 @@ Runners (method support):
 * ``captum-tuned``    the same with the best ``internal_batch_size`` (``nt_samples_batch_size``)
                       found by a timed probe on the first batch (probe time reported apart)
 * ``transformers-interpret``  ``SequenceClassificationExplainer``, one text at a time (IG only)
+* ``ours-before``     (opt-in) ours with this release's levers switched off (``benchmarks.before``)
+
+FLOP fractions count useful work honestly (``benchmarks.flops``): real tokens, forward + input-gradient
+backward = 2 x linear + 3 x attention products, over the best ``F.linear`` rate on the model's shapes
+measured in the same run (at start and by every worker right after its work).
 """
 
 from __future__ import annotations
@@ -41,9 +46,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 METHOD_NAMES = {"ig": "integrated-gradients", "gradient": "gradient", "smooth-grad": "smooth-grad"}
-RUNNERS = ("ours", "captum", "captum-tuned", "transformers-interpret")
+RUNNERS = ("ours", "captum", "captum-tuned", "transformers-interpret", "ours-before")
 SUPPORTS = {
     "ours": set(METHOD_NAMES),
+    "ours-before": set(METHOD_NAMES),  # opt-in: the engine as it was (benchmarks.before), same settings
     "captum": set(METHOD_NAMES),
     "captum-tuned": {"ig", "smooth-grad"},
     "transformers-interpret": {"ig"},
@@ -57,31 +63,6 @@ PROBE_CHUNKS = (2, 5, 10)  # steps (or samples) per internal batch tried by capt
 
 
 # --------------------------------------------------------------------------- measurements
-
-
-MATMUL_SHAPES = ((2048, 2048, 2048), (4096, 768, 3072), (4096, 3072, 768), (4096, 768, 768))
-
-
-def matmul_gflops(seconds: float = 3.0, dtype: str = "float32") -> float:
-    """Sustained torch.matmul rate of this machine (GFLOP/s): the best of square and
-    transformer-shaped (tokens x hidden x FFN) products, so the FLOP fraction has a real ceiling."""
-    import torch
-
-    dt = getattr(torch, dtype)
-    best = 0.0
-    for m, k, n in MATMUL_SHAPES:
-        a, b = torch.randn(m, k, dtype=dt), torch.randn(k, n, dtype=dt)
-        for _ in range(3):
-            torch.matmul(a, b)
-        count, start = 0, time.perf_counter()
-        while True:
-            torch.matmul(a, b)
-            count += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds / len(MATMUL_SHAPES):
-                break
-        best = max(best, 2 * m * k * n * count / elapsed / 1e9)
-    return best
 
 
 def rss_mb() -> float:
@@ -100,15 +81,10 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def forward_flops(lengths: list[int], config: Any, params_non_embedding: int) -> float:
-    """Forward FLOPs of the real tokens: 2 * params per token plus the attention term 4 * layers * L * hidden."""
-    layers = int(config.num_hidden_layers)
-    hidden = int(config.hidden_size)
-    return float(sum(n * (2 * params_non_embedding + 4 * layers * n * hidden) for n in lengths))
-
-
-def passes_per_item(method: str) -> int:
-    return {"ig": IG_STEPS, "gradient": 1, "smooth-grad": SG_SAMPLES}[method]
+def passes_per_item(method: str, steps: int = IG_STEPS) -> int:
+    """Forward + backward passes per review and target that are useful work (the prediction and
+    IG's baseline forward are overhead)."""
+    return {"ig": steps, "gradient": 1, "smooth-grad": SG_SAMPLES}[method]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -145,13 +121,16 @@ def _batches(items: list, size: int):
         yield items[i : i + size]
 
 
-def run_ours(lm, texts, method, batch_size, sg_noise=SG_NOISE, sg_samples=SG_SAMPLES):
+def run_ours(lm, texts, method, batch_size, sg_noise=SG_NOISE, sg_samples=SG_SAMPLES, steps=IG_STEPS,
+             dtype="float32"):
     from saliency_cli.pipeline import explain_stream
     from saliency_cli.records import Review
     from saliency_cli.settings import make_settings
 
     params = {"samples": sg_samples, "noise": sg_noise} if method == "smooth-grad" else None
-    settings = make_settings([METHOD_NAMES[method]], options=params, batch_size=batch_size)
+    if method == "ig":
+        params = {"steps": steps}
+    settings = make_settings([METHOD_NAMES[method]], options=params, batch_size=batch_size, dtype=dtype)
     reviews = [Review(id=str(i), text=t, row=i + 1) for i, t in enumerate(texts)]
     out = []
     for res in explain_stream(lm, reviews, settings):
@@ -254,7 +233,7 @@ def _probe(fn, first, candidates):
     return best, timings
 
 
-def run_captum(lm, texts, method, batch_size, tuned=False):
+def run_captum(lm, texts, method, batch_size, tuned=False, steps=IG_STEPS):
     cap = _Captum(lm)
     extra: dict[str, Any] = {}
     internal = None
@@ -273,10 +252,10 @@ def run_captum(lm, texts, method, batch_size, tuned=False):
     extra[label] = None if internal is None else (internal * batch_size if method == "ig" else internal)
     extra["chunk_steps"] = internal
     out = []
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for batch in _batches(texts, batch_size):
         if method == "ig":
-            out.extend(cap.ig(batch, internal))
+            out.extend(cap.ig(batch, internal, n_steps=steps))
         elif method == "gradient":
             out.extend(cap.gradient(batch))
         elif method == "smooth-grad":
@@ -284,16 +263,17 @@ def run_captum(lm, texts, method, batch_size, tuned=False):
         elif method == "gxi":
             out.extend(cap.input_x_gradient(batch))
     extra["run_seconds"] = time.perf_counter() - start
+    extra["run_cpu_seconds"] = time.process_time() - cpu0
     return out, extra
 
 
-def run_transformers_interpret(lm, texts, method, batch_size):
+def run_transformers_interpret(lm, texts, method, batch_size, steps=IG_STEPS):
     from transformers_interpret import SequenceClassificationExplainer
 
     explainer = SequenceClassificationExplainer(lm.model, lm.tokenizer)
     out, ids = [], []
     for text in texts:
-        explainer(text)  # n_steps=50, gausslegendre, internal_batch_size=None: its defaults
+        explainer(text, n_steps=steps)  # gausslegendre, internal_batch_size=None: its defaults
         out.append(explainer.attributions._attributions.sum(-1)[0].detach().tolist())
         ids.append(explainer.input_ids[0].tolist())
     return out, {"n_steps": explainer.n_steps, "internal_batch_size": explainer.internal_batch_size,
@@ -308,19 +288,29 @@ def worker(job_path: str, result_path: str) -> None:
     if job.get("mem_cap_gb"):
         cap = int(job["mem_cap_gb"] * (1 << 30))
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    from benchmarks import flops
     from benchmarks.models import load
 
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
     lm = load(job["source"])
     runner, method, texts, bs = job["runner"], job["method"], job["texts"], job["batch_size"]
     kwargs = dict(job.get("kwargs") or {})
 
+    steps = int(job.get("steps") or IG_STEPS)
+
     def call(items):
-        if runner == "ours":
-            return run_ours(lm, items, method, bs, **kwargs)
+        if runner in ("ours", "ours-before"):
+            if runner == "ours-before":
+                from benchmarks.before import as_before
+
+                with as_before(lm) as old:
+                    return run_ours(old, items, method, bs, steps=steps, dtype=job.get("dtype") or "float32", **kwargs)
+            return run_ours(lm, items, method, bs, steps=steps, dtype=job.get("dtype") or "float32", **kwargs)
         if runner in ("captum", "captum-tuned"):
-            return run_captum(lm, items, method, bs, tuned=runner == "captum-tuned")
+            return run_captum(lm, items, method, bs, tuned=runner == "captum-tuned", steps=steps)
         if runner == "transformers-interpret":
-            return run_transformers_interpret(lm, items, method, bs)
+            return run_transformers_interpret(lm, items, method, bs, steps=steps)
         raise ValueError(runner)
 
     result: dict[str, Any] = {"runner": runner, "method": method, "threads": torch.get_num_threads()}
@@ -334,12 +324,18 @@ def worker(job_path: str, result_path: str) -> None:
                 call([shortest])
         result["rss_after_load_mb"] = rss_mb()
         result["load_avg_start"] = load_average()
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         attributions, extra = call(texts)
         result["seconds"] = time.perf_counter() - start
+        result["cpu_seconds"] = time.process_time() - cpu0
         if "probe_seconds" in extra:  # the tuning probe is reported apart, not timed as work
-            result["seconds"] = extra["run_seconds"]
+            result["seconds"], result["cpu_seconds"] = extra["run_seconds"], extra["run_cpu_seconds"]
+        cpu_share = result["cpu_seconds"] / result["seconds"] / max(1, torch.get_num_threads())
         result["load_avg_end"] = load_average()
+        result["cpu_share"] = cpu_share
+        # The ceiling again, right after the work, in this process and under the load it met.
+        result["ceiling_after"] = flops.matmul_ceiling(lm.model.config, seconds=1.5)["best"]
+        result["ceiling_after_cpu"] = flops.matmul_ceiling(lm.model.config, seconds=1.5, clock=time.process_time)["best"]
         result["attributions"] = attributions
         result.update(extra)
         result["ok"] = True
@@ -396,9 +392,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--source", help="VADER amazonReviewSnippets_GroundTruth.txt, when the corpus file is missing")
     ap.add_argument("--model", choices=("bert-base", "default", "tiny"), default="bert-base")
     ap.add_argument("--methods", default="ig", help="comma list of ig, gradient, smooth-grad")
-    ap.add_argument("--runners", default=",".join(RUNNERS), help="comma list of " + ", ".join(RUNNERS))
+    ap.add_argument("--runners", default=",".join(r for r in RUNNERS if r != "ours-before"),
+                    help="comma list of " + ", ".join(RUNNERS) + " (ours-before: opt-in, benchmarks.before)")
     ap.add_argument("--limit", type=int, default=20, help="use the first N reviews")
     ap.add_argument("--batch-size", type=int, default=8, help="reviews per batch (ours and Captum)")
+    ap.add_argument("--steps", type=int, default=IG_STEPS, help="IG steps (every runner)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads per worker (0 = torch's default)")
+    ap.add_argument("--dtype", default="float32", help="ours: float32 | bfloat16 | auto (peers run float32)")
     ap.add_argument("--mem-cap-gb", type=float, default=16.0, help="address-space cap per worker (0 = none)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per worker")
     ap.add_argument("--no-warmup", action="store_true")
@@ -412,8 +412,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from benchmarks import corpus, models
+    from benchmarks import corpus, flops, models
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     runners = [r.strip() for r in args.runners.split(",") if r.strip()]
     for m in methods:
@@ -439,10 +441,12 @@ def main(argv: list[str] | None = None) -> dict:
     lengths = [len(x) for x in ids]
     total_params, params_ne = models.param_counts(lm.model)
     config = lm.model.config
-    fwd = forward_flops(lengths, config, params_ne)
-    print(f"measuring the fp32 matmul rate ... (load {load_average():.2f})", flush=True)
-    gflops = matmul_gflops()
-    bf16 = matmul_gflops(seconds=2.0, dtype="bfloat16")
+    pass_work = flops.pass_flops(lengths, config, backward=True)  # the work a pass needs
+    pass_work_full = flops.pass_flops(lengths, config, backward=True, needed=False)  # every position's last layer
+    print(f"measuring the matmul ceiling on the model's shapes ... (load {load_average():.2f})", flush=True)
+    ceiling = flops.matmul_ceiling(config)
+    gflops = ceiling["best"]
+    bf16 = flops.matmul_ceiling(config, "bfloat16", seconds=2.0)["best"]
     del lm
 
     report: dict[str, Any] = {
@@ -460,7 +464,10 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "matmul_gflops_fp32": gflops,
+        "matmul_gflops_fp32_shapes": ceiling,
         "matmul_gflops_bf16": bf16,
+        "dtype": args.dtype,
+        "ig_steps": args.steps,
         "tolerance": TOLERANCE,
         "torch": torch.__version__,
         "results": [],
@@ -470,8 +477,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     for method in methods:
         base_job = {"source": source, "method": method, "texts": texts, "batch_size": args.batch_size,
-                    "mem_cap_gb": args.mem_cap_gb, "warmup": not args.no_warmup}
-        useful = 3 * fwd * passes_per_item(method)
+                    "mem_cap_gb": args.mem_cap_gb, "warmup": not args.no_warmup, "steps": args.steps,
+                    "dtype": args.dtype, "threads": args.threads}
+        useful = pass_work * passes_per_item(method, args.steps)
+        useful_full = pass_work_full * passes_per_item(method, args.steps)
         rows: dict[str, dict] = {}
         for runner in runners:
             if method not in SUPPORTS[runner]:
@@ -502,13 +511,22 @@ def main(argv: list[str] | None = None) -> dict:
                 row["reviews_per_s"] = len(texts) / secs
                 row["tokens_per_s"] = sum(lengths) / secs
                 row["useful_gflop"] = useful / 1e9
-                row["flop_fraction"] = useful / secs / (gflops * 1e9)
+                # against the best fp32 ceiling of the run (start, or after any runner)
+                best = max([gflops] + [r.get("ceiling_after", 0.0) for r in rows.values()])
+                row["flop_fraction"] = useful / secs / (best * 1e9)
+                row["flop_fraction_full_model"] = useful_full / secs / (best * 1e9)
+                row["flop_fraction_local"] = useful / secs / (res["ceiling_after"] * 1e9)
+                # CPU seconds against a CPU-time ceiling: with --threads 1, the share of the core's busy
+                # time that was useful matmul work, whatever other jobs took
+                row["flop_fraction_cpu"] = useful / res["cpu_seconds"] / (res["ceiling_after_cpu"] * 1e9)
                 row["working_mb"] = res["peak_rss_mb"] - res["rss_after_load_mb"]
             if runner != "ours":
                 key = "captum (noise 0 vs InputXGradient)" if method == "smooth-grad" else runner
                 row["agreement"] = checks.get(key)
                 if res.get("ok") and ours.get("ok"):
                     row["ours_speedup"] = res["seconds"] / ours["seconds"]
+                    # by CPU seconds: steadier than wall time when other jobs share the cores (--threads 1)
+                    row["ours_speedup_cpu"] = res["cpu_seconds"] / ours["cpu_seconds"]
             report["results"].append(row)
 
     print_table(report)
@@ -519,7 +537,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def print_table(report: dict) -> None:
-    head = ("method", "runner", "rev/s", "tok/s", "peak MB", "work MB", "FLOP %", "ours x", "max rel err", "load")
+    head = ("method", "runner", "rev/s", "tok/s", "peak MB", "work MB", "FLOP %", "FLOP % own", "FLOP % cpu", "ours x",
+            "ours x cpu", "max rel err", "load", "cpu")
     lines = [head]
     for r in report["results"]:
         agree = r.get("agreement") or {}
@@ -527,17 +546,19 @@ def print_table(report: dict) -> None:
         err_s = "-" if r["runner"] == "ours" else (f"{err:.1e}{'' if agree.get('passed') else ' FAIL'}"
                                                   if err is not None else "n/a")
         if not r.get("ok"):
-            lines.append((r["method"], r["runner"], "failed: " + r.get("error", "?")[:60], "", "", "", "", "", "", ""))
+            lines.append((r["method"], r["runner"], "failed: " + r.get("error", "?")[:60], *[""] * (len(head) - 3)))
             continue
         lines.append((
             r["method"], r["runner"], fmt(r["reviews_per_s"], 3), fmt(r["tokens_per_s"], 1), fmt(r["peak_rss_mb"], 0),
-            fmt(r["working_mb"], 0), fmt(100 * r["flop_fraction"], 1), fmt(r.get("ours_speedup"), 2), err_s,
-            f"{r['load_avg_start']:.1f}",
+            fmt(r["working_mb"], 0), fmt(100 * r["flop_fraction"], 1), fmt(100 * r["flop_fraction_local"], 1),
+            fmt(100 * r["flop_fraction_cpu"], 1),
+            fmt(r.get("ours_speedup"), 2), fmt(r.get("ours_speedup_cpu"), 2), err_s, f"{r['load_avg_start']:.1f}", fmt(r.get("cpu_share"), 2),
         ))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     print(f"\n{report['model']} on {report['reviews']} {report['corpus']} reviews "
           f"({report['real_tokens']} tokens), batch {report['batch_size']}, {report['threads']} threads, "
-          f"matmul peak {report['matmul_gflops_fp32']:.0f} GFLOP/s fp32")
+          f"matmul ceiling {report['matmul_gflops_fp32']:.0f} GFLOP/s fp32 (model's linear shapes); "
+          f"FLOP % = needed forward + input-gradient backward on real tokens / time / best ceiling of the run")
     for line in lines:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))
 

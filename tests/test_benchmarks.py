@@ -76,3 +76,24 @@ def test_benchmark_end_to_end_on_tiny_model(tmp_path, vader_file):
             assert row["agreement"]["passed"], row["agreement"]
             assert row["agreement"]["max_rel_error"] <= 1e-4
             assert row["ours_speedup"] > 0
+
+
+def test_flop_count_is_honest():
+    """Forward + input-gradient backward = 2 x linear + 3 x attention products (frozen parameters);
+    the classifier's last layer needs keys and values of every token, the rest for position 0 only."""
+    from types import SimpleNamespace
+
+    from benchmarks.flops import pass_flops
+
+    config = SimpleNamespace(num_hidden_layers=2, hidden_size=4, intermediate_size=16)
+    n = 3
+    lin_token = 2 * (4 * 4 * 4 + 2 * 4 * 16)  # Q, K, V, output; FFN in and out
+    lin, att = 2 * n * lin_token, 2 * 4 * n * n * 4
+    assert pass_flops([n], config, backward=False, needed=False) == lin + att
+    assert pass_flops([n], config, backward=True, needed=False) == 2 * lin + 3 * att
+    last_lin = n * 2 * 2 * 4 * 4 + (lin_token - 2 * 2 * 4 * 4)  # K, V for all; Q, O, FFN for one
+    last_att = 4 * n * 4  # one query
+    lin_needed = n * lin_token + last_lin
+    att_needed = 4 * n * n * 4 + last_att
+    assert pass_flops([n], config, backward=True) == 2 * lin_needed + 3 * att_needed
+    assert pass_flops([n, n], config, backward=True) == 2 * pass_flops([n], config, backward=True)
