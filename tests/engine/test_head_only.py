@@ -12,11 +12,25 @@ from tests.conftest import ARCHITECTURES, CORPUS
 EXACT = {"bert", "distilbert", "roberta", "xlm-roberta", "electra"}
 
 
-@pytest.fixture(scope="module", params=ARCHITECTURES)
-def arch_lm(request, tiny_model_dir):
+def _load(request, tiny_model_dir):
     from saliency_cli.model import load_model
 
     return request.param, load_model(str(tiny_model_dir(request.param)), device="cpu")
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def arch_lm(request, tiny_model_dir):
+    return _load(request, tiny_model_dir)
+
+
+@pytest.fixture(scope="module", params=sorted(EXACT))
+def exact_lm(request, tiny_model_dir):
+    return _load(request, tiny_model_dir)
+
+
+@pytest.fixture(scope="module", params=sorted(set(ARCHITECTURES) - EXACT))
+def other_lm(request, tiny_model_dir):
+    return _load(request, tiny_model_dir)
 
 
 def _logits_and_grads(model, lm, batch):
@@ -27,29 +41,30 @@ def _logits_and_grads(model, lm, batch):
     return logits.detach(), torch.stack(grads)
 
 
-@pytest.mark.parametrize("kernel", ["model", "eager"])
-def test_same_logits_and_gradients_as_the_full_model(arch_lm, kernel):
-    arch, lm = arch_lm
-    full = lm.model if kernel == "model" else lm.variants.get("eager")
-    if full is None:
-        pytest.skip("no eager variant for this model")
-    key = getattr(full.config, "_attn_implementation", None) or "eager"
-    reduced = lm.head_only.get(key)
-    if arch not in EXACT:
-        assert reduced is None and not lm.head_only  # the full computation stays
-        return
-    assert reduced is not None and reduced is not full
+def test_same_logits_and_gradients_as_the_full_model(exact_lm):
+    _, lm = exact_lm
+    current = getattr(lm.model.config, "_attn_implementation", None) or "eager"
+    models = {current: lm.model, **lm.variants}
+    assert set(lm.head_only) == set(models)  # one reduced twin per attention kernel
     batch = lm.tokenizer(CORPUS[:6], padding=True, return_tensors="pt")  # padded rows of several lengths
-    logits, grads = _logits_and_grads(full, lm, batch)
-    logits2, grads2 = _logits_and_grads(reduced, lm, batch)
-    torch.testing.assert_close(logits2, logits, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(grads2, grads, rtol=1e-4, atol=1e-6 * float(grads.abs().max()))
+    for kernel, full in models.items():
+        reduced = lm.head_only[kernel]
+        assert reduced is not full
+        logits, grads = _logits_and_grads(full, lm, batch)
+        logits2, grads2 = _logits_and_grads(reduced, lm, batch)
+        torch.testing.assert_close(logits2, logits, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grads2, grads, rtol=1e-4, atol=1e-6 * float(grads.abs().max()))
 
 
-def test_shares_weights_and_leaves_the_model_alone(arch_lm):
-    arch, lm = arch_lm
-    if arch not in EXACT:
-        pytest.skip("full model kept")
+def test_the_full_model_is_kept_where_the_reduction_would_not_be_exact(other_lm):
+    _, lm = other_lm
+    assert not lm.head_only
+    with precision(lm, "float32", 16) as model:
+        assert model is lm.model
+
+
+def test_shares_weights_and_leaves_the_model_alone(exact_lm):
+    _, lm = exact_lm
     reduced = next(iter(lm.head_only.values()))
     ours = {id(p) for p in lm.model.parameters()}
     assert {id(p) for p in reduced.parameters()} == ours
@@ -59,10 +74,10 @@ def test_shares_weights_and_leaves_the_model_alone(arch_lm):
     assert type(_layers(reduced)[-1]).__name__.startswith("FirstPosition")
 
 
-def test_precision_runs_the_reduced_model(arch_lm):
-    arch, lm = arch_lm
+def test_precision_runs_the_reduced_model(exact_lm):
+    _, lm = exact_lm
     with precision(lm, "float32", 16) as model:
-        assert (model is not lm.model) == (arch in EXACT)
+        assert model is not lm.model and model is next(iter(lm.head_only.values()))
 
 
 def test_other_heads_keep_the_full_model(arch_lm):
@@ -80,10 +95,8 @@ def test_other_heads_keep_the_full_model(arch_lm):
     assert head_only_model(other) is None
 
 
-def test_bf16_autocast_close(arch_lm):
-    arch, lm = arch_lm
-    if arch not in EXACT:
-        pytest.skip("full model kept")
+def test_bf16_autocast_close(exact_lm):
+    _, lm = exact_lm
     batch = lm.tokenizer(CORPUS[:4], padding=True, return_tensors="pt")
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         full = lm.model(**batch).logits.float()
