@@ -63,13 +63,6 @@ def parse_size(text: str | None) -> int | None:
     return int(number * base ** " kmgt".index(unit or " "))
 
 
-def _quiet_libraries() -> None:
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
 def _method_names() -> str:
     return "|".join(m.name for m in METHODS.values()) + " (or " + "|".join(a for m in METHODS.values() for a in m.aliases) + ")"
 
@@ -137,7 +130,7 @@ def _explain(
 ) -> None:
     """Explain reviews: per-token (and per-word) attribution for each review, method and target."""
     from saliency_cli.engine import prepare
-    from saliency_cli.model import ModelLoadError, load_model
+    from saliency_cli.model import ModelLoadError, load_model, quiet_transformers
     from saliency_cli.outputs import OutputError
     from saliency_cli.readers import InputError, estimate_rows, open_reviews
     from saliency_cli.ray_cluster import RayError
@@ -152,7 +145,7 @@ def _explain(
                                        window_overlap, dtype, output, errors, html, method_opts, faithfulness,
                                        faithfulness_baseline)
         items = open_reviews(spec)
-        _quiet_libraries()
+        quiet_transformers()
         lm = load_model(model, device=device if run_on.ray is None else "cpu", trust_remote_code=trust_remote_code,
                         max_length=max_length)
         ctx = prepare(lm, driver_settings(settings, run_on))

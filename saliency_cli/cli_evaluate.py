@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 import typer
 
 from saliency_cli import cli_options as opt
-from saliency_cli.cli import _plan, _quiet_libraries, _run, _with_method_options, app, parse_size
+from saliency_cli.cli import _plan, _run, _with_method_options, app, parse_size
 from saliency_cli.console import RunDisplay, err, fail, plural
 from saliency_cli.evaluation import CAVEAT, DEFAULT_METHODS, RESAMPLES, Tally, summarize, with_control
 from saliency_cli.pipeline import EXIT_INTERRUPTED, run_explain
@@ -85,7 +85,7 @@ def _evaluate(
 ) -> None:
     """Rank saliency methods by faithfulness (ERASER comprehensiveness and sufficiency) on your reviews."""
     from saliency_cli.engine import prepare
-    from saliency_cli.model import ModelLoadError, load_model
+    from saliency_cli.model import ModelLoadError, load_model, quiet_transformers
     from saliency_cli.outputs import OutputError, check_writable, is_stdout
     from saliency_cli.readers import InputError, estimate_rows, open_reviews
     from saliency_cli.resume import run_check
@@ -111,7 +111,7 @@ def _evaluate(
         if spec.path is None:
             raise ValueError("give the reviews to evaluate: a file, or '-' to read stdin")
         items = open_reviews(spec)
-        _quiet_libraries()
+        quiet_transformers()
         lm = load_model(model, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
         ctx = prepare(lm, settings)
         tally = Tally([r.method.name for r in settings.methods])

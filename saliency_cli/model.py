@@ -55,6 +55,14 @@ class LoadedModel:
         raise ValueError(f"unknown label {spec!r}; the model's labels are: {', '.join(self.labels)}")
 
 
+def quiet_transformers() -> None:
+    """No transformers warnings or progress bars on stderr: a run prints only its own messages."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def resolve_device(spec: str = "auto") -> torch.device:
     """Turn ``auto|cpu|cuda|cuda:N|mps`` into a torch device, checking that it exists."""
     spec = (spec or "auto").strip().lower()

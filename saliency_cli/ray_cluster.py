@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from saliency_cli.records import first_line
+
 RAY_RANGE = ">=2.60,<2.61"
 INSTALL_HINT = 'pip install "saliency-cli[ray]"'
 DRIVER_RESERVE_CPUS = 0.5  # kept free on a local node for the driver (reading, writing) and Ray's own tasks
@@ -235,5 +237,4 @@ def init_ray(ray: Any, options: RayOptions) -> None:
             warnings.simplefilter("ignore")
             ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RayError(f"cannot start or join Ray at {options.address or 'local'}: {first}") from None
+        raise RayError(f"cannot start or join Ray at {options.address or 'local'}: {first_line(exc)}") from None

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import pickle
+from itertools import groupby
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from saliency_cli.engine import Context, Outcome, explain_batch, prepare
-from saliency_cli.records import Review, RowError
+from saliency_cli.model import quiet_transformers
+from saliency_cli.records import Review, RowError, first_line
 from saliency_cli.settings import Settings
 
 COLUMNS_IN = ("batch", "row", "item")
@@ -41,10 +43,6 @@ class ModelSpec:
                           max_length=self.max_length)
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def explain_rows(ctx: Context, items: Sequence[Review | RowError]) -> list[Outcome | RowError]:
     """``explain_batch``, but an unexpected failure of the batch is retried row by row, so only the
     rows that fail alone become RowErrors."""
@@ -56,7 +54,7 @@ def explain_rows(ctx: Context, items: Sequence[Review | RowError]) -> list[Outco
             try:
                 out.extend(explain_batch(ctx, [item]))
             except Exception as exc:
-                out.append(RowError(item.row, item.id, f"failed on this row: {type(exc).__name__}: {_first_line(exc)}"))
+                out.append(RowError(item.row, item.id, f"failed on this row: {type(exc).__name__}: {first_line(exc)}"))
         return out
 
 
@@ -89,7 +87,7 @@ class Explainer:
         import torch
 
         torch.set_num_threads(torch_threads)
-        _quiet_transformers()
+        quiet_transformers()
         self.ctx = prepare(model.load(), settings)
         self.parts = parts  # a ray_parts.PartSpec: write the block's records here, answer counts only
 
@@ -99,13 +97,8 @@ class Explainer:
         real = frame[frame["batch"] != FILLER]
         numbers, rows, blobs = real["batch"].tolist(), real["row"].tolist(), real["item"].tolist()
         results: list[Outcome | RowError] = []
-        start = 0
-        while start < len(numbers):
-            end = start
-            while end < len(numbers) and numbers[end] == numbers[start]:
-                end += 1
-            results.extend(explain_rows(self.ctx, [_load_item(blobs[i], rows[i]) for i in range(start, end)]))
-            start = end
+        for _, batch in groupby(zip(numbers, rows, blobs), key=lambda r: r[0]):  # one core call per batch
+            results.extend(explain_rows(self.ctx, [_load_item(blob, row) for _, row, blob in batch]))
         part = ""
         if self.parts is not None:
             from saliency_cli.ray_parts import write_part
@@ -127,14 +120,5 @@ def _load_item(blob: bytes, row: int) -> Review | RowError:
     try:
         return pickle.loads(blob)
     except Exception as exc:
-        return RowError(row, None, f"cannot read this row on the worker: {_first_line(exc)}")
+        return RowError(row, None, f"cannot read this row on the worker: {first_line(exc)}")
 
-
-def _quiet_transformers() -> None:
-    try:
-        import transformers
-
-        transformers.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-    except Exception:  # logging only
-        pass

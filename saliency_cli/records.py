@@ -34,6 +34,11 @@ class RowError:
         return {"row": self.row, "id": self.id, "error": self.error}
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none): a row error stays one line."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 @dataclass(frozen=True)
 class TokenScore:
     """One model token with its character span in the review text and its attribution."""

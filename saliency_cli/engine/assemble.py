@@ -15,7 +15,7 @@ from saliency_cli.aggregate import apply_normalization, build_scores, stitch_win
 from saliency_cli.engine.encoding import Encoded
 from saliency_cli.engine.forward import default_replacement
 from saliency_cli.model import LoadedModel
-from saliency_cli.records import Explanation, Prediction, Review, RowError, Target
+from saliency_cli.records import Explanation, Prediction, Review, RowError, Target, first_line
 from saliency_cli.settings import Settings
 
 WINDOWED = "not computed for a review explained in windows (--long-text window)"
@@ -26,8 +26,7 @@ ROW_FAILURES = (RuntimeError, ValueError, IndexError)  # what a bad row can make
 
 def row_error(enc: Encoded, exc: BaseException) -> RowError:
     """The row error of an encoding the model failed on: its first message line."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return RowError(enc.review.row, enc.review.id, f"model failed on this row: {first}")
+    return RowError(enc.review.row, enc.review.id, f"model failed on this row: {first_line(exc)}")
 
 
 @dataclass(frozen=True)
