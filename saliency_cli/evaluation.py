@@ -50,7 +50,6 @@ class Tally:
     curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # method -> summed deletion curves
     counted: Counter = field(default_factory=Counter)  # method -> units with a curve
     reasons: Counter = field(default_factory=Counter)  # why faithfulness was not computed
-    units: int = 0
     reviews: int = 0
     bins: list[float] | None = None
     baseline: str | None = None
@@ -58,6 +57,11 @@ class Tally:
     def __post_init__(self) -> None:
         for m in self.methods:
             self.values.setdefault(m, array("d"))
+
+    @property
+    def units(self) -> int:
+        """(review, target) pairs added: every method has a row of metrics for each."""
+        return len(self.values[self.methods[0]]) // len(METRICS) if self.methods else 0
 
     def add(self, explanations: Sequence[Explanation]) -> None:
         """Every explanation of one review (all methods and targets)."""
@@ -67,7 +71,6 @@ class Tally:
         if by_target:
             self.reviews += 1
         for found in by_target.values():
-            self.units += 1
             for m in self.methods:
                 e = found.get(m)
                 faith = e.faithfulness if e is not None else None
@@ -88,7 +91,6 @@ class Tally:
             if m in other.curves:
                 self._add_curve(m, other.curves[m], other.counted[m])
         self.reasons.update(other.reasons)
-        self.units += other.units
         self.reviews += other.reviews
         self.bins = self.bins or other.bins
         self.baseline = self.baseline or other.baseline

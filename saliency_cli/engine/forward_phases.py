@@ -50,13 +50,13 @@ def _perturbation_scores(ctx: Context, members: list[tuple[Encoded, Scored]], ru
             requests.append(forward.Copies(enc, feats, masks, run.params.get("baseline", "delete")))
             owners.append((run, s, key))
     for c, values, (run, s, key) in zip(requests, forward.run_copies(ctx.lm, requests, ctx.settings, ctx.budget), owners):
+        carriers = [_visible(c.enc, positions) for positions in c.features]  # the same for every target
         for t in s.targets:
             result = run.method.attribute(c.masks, values[:, t], run.params, key)
             raw = [0.0] * c.enc.length
-            for f, positions in enumerate(c.features):
-                carriers = _visible(c.enc, positions)
-                for pos in carriers:
-                    raw[pos] = float(result.scores[f]) / len(carriers)
+            for f, shown in enumerate(carriers):
+                for pos in shown:
+                    raw[pos] = float(result.scores[f]) / len(shown)
             s.raw[(run.method.name, t)] = raw
             if result.extra:
                 s.extra[(run.method.name, t)] = dict(result.extra)
@@ -89,29 +89,28 @@ def faithfulness_phase(
                 results[flat[i][0]] = row_error(flat[i][1], exc)
 
 
-def word_scores(s: Scored, name: str, t: int, feats: Sequence[Sequence[int]]) -> list[float]:
-    """A method's score per word feature: its raw per-token scores summed over the word's tokens that show
-    text (the sum its word record holds; a bare space-marker piece is left out there too)."""
+def word_scores(s: Scored, name: str, t: int, shown: Sequence[Sequence[int]]) -> list[float]:
+    """A method's score per word: its raw per-token scores summed over the word's tokens that show text
+    (``shown``, from :func:`_visible`: the sum its word record holds; a bare space-marker piece is left
+    out there too)."""
     raw = s.raw[(name, t)]
-    return [float(sum(raw[p] for p in _visible(s.enc, positions))) for positions in feats]
+    return [float(sum(raw[p] for p in positions)) for positions in shown]
 
 
 def _faithfulness_scores(ctx: Context, members: list[Scored]) -> None:
-    baseline = ctx.settings.faithfulness_baseline or forward.default_replacement(ctx.lm)
+    baseline = ctx.settings.faithfulness_baseline  # resolved by prepare
     names = [r.method.name for r in ctx.settings.methods]
     requests, owners = [], []
     for s in members:
         feats = features(s.enc, "word")
-        for name in names:
-            for t in s.targets:
-                scores = word_scores(s, name, t, feats)
-                requests.append(forward.Copies(s.enc, feats, faith.masks(scores), baseline))
-                owners.append((s, name, t, scores))
+        shown = [_visible(s.enc, positions) for positions in feats]
+        scores = {(name, t): word_scores(s, name, t, shown) for name in names for t in s.targets}
+        for (name, t), ranked in scores.items():
+            requests.append(forward.Copies(s.enc, feats, faith.masks(ranked), baseline))
+            loo = faith.kendall_tau_b(ranked, scores[("occlusion", t)]) if "occlusion" in names else None
+            owners.append((s, name, t, loo))
     values = forward.run_copies(ctx.lm, requests, ctx.settings, ctx.budget)
-    for v, (s, name, t, scores) in zip(values, owners):
-        loo = None
-        if "occlusion" in names:
-            loo = faith.kendall_tau_b(scores, word_scores(s, "occlusion", t, features(s.enc, "word")))
+    for v, (s, name, t, loo) in zip(values, owners):
         s.faith[(name, t)] = {
             "bins": list(faith.BINS), "baseline": baseline, **faith.metrics(v[:, t]),
             "taucorr_loo": loo, "reason": None,
