@@ -523,28 +523,27 @@ def main(argv: list[str] | None = None) -> dict:
     counter = ForwardCounter(lm)
     plan: list[tuple[str, str, Callable[[list[Item]], Run]]] = []
     S, B, M = args.samples, args.batch_size, args.max_memory
-    if "ours-occlusion" in runners:
-        plan.append(("ours-occlusion", "occlusion", lambda xs: run_ours(lm, xs, "occlusion", S, B, "float32", M)))
-    if "ours-occlusion-before" in runners:
-        plan.append(("ours-occlusion-before", "occlusion",
-                     lambda xs: run_ours(lm, xs, "occlusion", S, B, "float32", M, before=True)))
+
+    def ours(method: str, variant: str) -> None:
+        """Our runner ``ours-<method>[-before|-auto]``, if chosen: float32, the old engine, or dtype auto."""
+        name = f"ours-{method}" + (f"-{variant}" if variant else "")
+        if name in runners:
+            dtype = "auto" if variant == "auto" else "float32"
+            plan.append((name, method, lambda xs: run_ours(lm, xs, method, S, B, dtype, M, before=variant == "before")))
+
+    ours("occlusion", "")
+    ours("occlusion", "before")
     if "captum-fa" in runners:
         for p in ppes:
             plan.append((f"captum-fa-{p}", "occlusion", lambda xs, p=p: run_captum(lm, xs, "fa", p, S)))
-    if "ours-occlusion-auto" in runners:
-        plan.append(("ours-occlusion-auto", "occlusion", lambda xs: run_ours(lm, xs, "occlusion", S, B, "auto", M)))
-    if "ours-kernel-shap" in runners:
-        plan.append(("ours-kernel-shap", "kernel-shap", lambda xs: run_ours(lm, xs, "kernel-shap", S, B, "float32", M)))
-    if "ours-kernel-shap-before" in runners:
-        plan.append(("ours-kernel-shap-before", "kernel-shap",
-                     lambda xs: run_ours(lm, xs, "kernel-shap", S, B, "float32", M, before=True)))
+    ours("occlusion", "auto")
+    ours("kernel-shap", "")
+    ours("kernel-shap", "before")
     if "captum-ks" in runners:
         plan.append(("captum-ks", "kernel-shap", lambda xs: run_captum(lm, xs, "ks", best_ppe(), S)))
     if "shap-partition" in runners:
         plan.append(("shap-partition", "kernel-shap", lambda xs: run_shap(lm, xs, S, args.shap_batch)))
-    if "ours-kernel-shap-auto" in runners:
-        plan.append(("ours-kernel-shap-auto", "kernel-shap",
-                     lambda xs: run_ours(lm, xs, "kernel-shap", S, B, "auto", M)))
+    ours("kernel-shap", "auto")
 
     rows: dict[str, dict] = {}
     chosen: list[int] = []

@@ -15,14 +15,10 @@ from saliency_cli.pipeline import explain_reviews
 from saliency_cli.readers import texts_to_reviews
 from saliency_cli.records import Explanation
 from saliency_cli.settings import make_settings
-from tests.methods.test_occlusion import outputs, tokenized, without
+from tests.methods import test_occlusion
+from tests.methods.test_occlusion import TOL, outputs, tokenized, without
 
-TEXTS = [
-    "Not buying it any sooner! Other brands do a much better job",
-    "unbelievably awesome xylophone",
-    "Great phone, terrible battery.",
-]
-TOL = {"probability": 1e-6, "logit": 5e-6}
+TEXTS = test_occlusion.TEXTS[:3]  # a sentence, words cut into several pieces, punctuation
 
 
 @pytest.fixture(scope="module")
