@@ -154,9 +154,7 @@ def _explain(
         error_writer = ErrorWriter(errors, resume=resume)
     except SettingError as exc:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
-    except RayError as exc:
-        raise fail(str(exc)) from None
-    except (ValueError, InputError, OutputError, ModelLoadError) as exc:
+    except (RayError, ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
     display = RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not quiet else None, quiet=quiet,
                          preview=False if output_dir else preview, top_k=top_k, max_length=lm.max_length)
