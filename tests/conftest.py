@@ -160,15 +160,10 @@ def sharp_lm(tiny_lm):
     """The tiny BERT made sensitive to its input: its random weights (std 0.02) leave every output
     within 1e-5 of 1/3 whatever the text, so scores of 1e-6 could not be told apart. Weights x10
     and logits centred on the corpus's medians give outputs that move and predictions that vary."""
-    import copy
+    from tests.factories import sharpened
 
-    import torch
-
-    model = copy.deepcopy(tiny_lm.model)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.mul_(10.0)
-        logits = model(**tiny_lm.tokenizer(CORPUS, padding=True, return_tensors="pt")).logits
-        model.classifier.bias.sub_(logits.median(0).values)
-    return tiny_lm.with_model(model)
+    sharp = sharpened(tiny_lm)
+    with torch.no_grad():  # the bias is shared with the attention variants built by with_model
+        logits = sharp.model(**tiny_lm.tokenizer(CORPUS, padding=True, return_tensors="pt")).logits
+        sharp.model.classifier.bias.sub_(logits.median(0).values)
+    return sharp

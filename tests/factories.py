@@ -1,4 +1,4 @@
-"""Build Explanation records directly (no model) for the report and preview tests."""
+"""Build Explanation records directly (no model) for the report and preview tests, and sharpened tiny models."""
 
 from __future__ import annotations
 
@@ -99,3 +99,18 @@ def method_rows(stdout: str) -> dict[str, str]:
         if len(cells) > 3 and cells[1]:
             rows.setdefault(cells[1], cells[2])
     return rows
+
+
+def sharpened(lm, factor: float = 10.0):
+    """A copy of a tiny model with every linear weight times ``factor``: random weights (std 0.02) leave
+    its outputs almost constant; sharpened ones move with the text (the original is left alone)."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(lm.model)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.mul_(factor)
+    return lm.with_model(model)

@@ -225,18 +225,9 @@ def test_resume_refuses_a_file_written_with_the_other_faithfulness_setting(lm):
 def test_words_are_ranked_by_their_record_scores_with_space_marker_tokens(tiny_model_dir):
     """RoBERTa's BPE has bare 'Ġ' pieces: the ranking uses the word records' sums, which leave them out."""
     from saliency_cli.model import load_model
+    from tests.factories import sharpened
 
-    import copy
-
-    import torch
-
-    base = load_model(str(tiny_model_dir("roberta")), device="cpu")
-    model = copy.deepcopy(base.model)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.mul_(10.0)
-    other = base.with_model(model)
+    other = sharpened(load_model(str(tiny_model_dir("roberta")), device="cpu"))
     (e,) = explain_reviews(other, reviews(TEXTS[:1]), make_settings(["gxi"], attribute="logit", faithfulness=True))
     full, empty, comp, suff = direct(other, e, "logit", {})
     assert e.faithfulness["curve"]["comprehensiveness"] == pytest.approx(comp, abs=1e-5)

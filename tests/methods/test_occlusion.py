@@ -3,7 +3,6 @@ run directly on the token ids, F(x) - F(x without it) compared with what the eng
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from types import SimpleNamespace
 
@@ -15,6 +14,7 @@ from saliency_cli.pipeline import explain_reviews
 from saliency_cli.readers import texts_to_reviews
 from saliency_cli.records import Review
 from saliency_cli.settings import SettingError, make_settings
+from tests.factories import sharpened
 
 TEXTS = [
     "Not buying it any sooner! Other brands do a much better job",
@@ -245,13 +245,7 @@ def test_invalid_options_are_rejected_naming_the_option(option, value):
 def test_word_records_hold_the_whole_word_score_with_space_marker_tokens(tiny_model_dir, arch):
     from saliency_cli.model import load_model
 
-    base = load_model(str(tiny_model_dir(arch)), device="cpu")
-    model = copy.deepcopy(base.model)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.mul_(10.0)
-    other = base.with_model(model)
+    other = sharpened(load_model(str(tiny_model_dir(arch)), device="cpu"))
     text = TEXTS[0]
     enc = other.tokenizer(text, return_offsets_mapping=True)
     pieces = other.tokenizer.convert_ids_to_tokens(enc["input_ids"])
