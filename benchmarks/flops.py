@@ -30,20 +30,28 @@ def model_dims(config: Any) -> tuple[int, int, int]:
     return int(config.num_hidden_layers), hidden, int(getattr(config, "intermediate_size", 4 * hidden) or 4 * hidden)
 
 
-def pass_flops(lengths: Sequence[int], config: Any, backward: bool, needed: bool = True) -> float:
-    """FLOPs of one pass (forward, or forward + input-gradient backward) over reviews of ``lengths``
-    real tokens. ``needed``: the last layer counted for position 0 only (see the module docstring)."""
+def pass_parts(lengths: Sequence[int], config: Any, backward: bool, needed: bool = True) -> tuple[float, float]:
+    """FLOPs of one pass over reviews of ``lengths`` real tokens, split into (linear layers,
+    attention products), so each kernel family's rate can be read apart. ``backward``: forward +
+    input-gradient backward; ``needed``: the last layer counted for position 0 only (module docstring)."""
     layers, h, f = model_dims(config)
     lin_token = 2 * (4 * h * h + 2 * h * f)  # per token and layer
-    total = 0.0
+    linear = attention = 0.0
     for n in lengths:
         lin = layers * n * lin_token
         att = layers * n * 4 * n * h
         if needed:
             lin -= n * lin_token - (n * 2 * 2 * h * h + (lin_token - 2 * 2 * h * h))  # K, V for all; the rest for one
             att -= 4 * n * n * h - 4 * n * h  # one query
-        total += (2 * lin + 3 * att) if backward else (lin + att)
-    return float(total)
+        linear += 2 * lin if backward else lin
+        attention += 3 * att if backward else att
+    return float(linear), float(attention)
+
+
+def pass_flops(lengths: Sequence[int], config: Any, backward: bool, needed: bool = True) -> float:
+    """FLOPs of one pass (forward, or forward + input-gradient backward) over reviews of ``lengths``
+    real tokens. ``needed``: the last layer counted for position 0 only (see the module docstring)."""
+    return sum(pass_parts(lengths, config, backward, needed))
 
 
 def linear_shapes(config: Any, tokens: int = 4096) -> list[tuple[int, int, int]]:

@@ -8,6 +8,8 @@
    last layer computed for [CLS] only (``engine.head_only``): seconds and honest FLOP fraction.
 3. Forward-only (inference) chunks: rows/s by rows per chunk at a fixed length, full and [CLS]-only,
    which is what sizes ``engine.budget.INFERENCE_TOKENS``.
+4. A chunk's fixed cost: the same rows run as 1, 2, 4 and 8 chunks; the extra time per extra chunk,
+   in tokens' worth of work, is what ``engine.budget.CHUNK_OVERHEAD_TOKENS`` stands for.
 
 Every figure is wall time on this machine as loaded at the time; the load average is printed.
 """
@@ -93,6 +95,21 @@ def infer_pass(model: Any, batch: dict[str, Any], chunk: int) -> Callable[[], No
     return run
 
 
+def chunk_overhead(model: Any, lm: Any, batch: dict[str, Any], inference: bool, repeat: int) -> list[float]:
+    """The rows of ``batch`` run as 1, 2, 4 and 8 chunks: the time each extra chunk adds, in tokens'
+    worth of the one-chunk run (per-token cost x tokens), for 2, 4 and 8 chunks."""
+    rows, length = batch["input_ids"].shape
+
+    def split(k: int) -> Callable[[], None]:
+        parts = [{n: v[i * rows // k:(i + 1) * rows // k] for n, v in batch.items()} for i in range(k)]
+        runs = [infer_pass(model, part, rows) if inference else grad_pass(model, lm, part) for part in parts]
+        return lambda: [run() for run in runs]
+
+    t = best_of({k: split(k) for k in (1, 2, 4, 8)}, repeat)
+    per_token = t[1] / (rows * length)
+    return [(t[k] - t[1]) / (k - 1) / per_token for k in (2, 4, 8)]
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default", help="default | bert-base | tiny")
@@ -100,6 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--length", type=int, default=128, help="tokens per row of the inference chunks")
     ap.add_argument("--rows", default="8,16,32,96", help="rows per inference chunk")
     ap.add_argument("--total", type=int, default=96, help="inference rows per measurement")
+    ap.add_argument("--overhead-shapes", default="16x128,32x40,8x300",
+                    help="rows x length of the chunk overhead measurements")
     ap.add_argument("--repeat", type=int, default=3)
     flops.add_clock_options(ap)
     ap.add_argument("--out")
@@ -163,6 +182,16 @@ def main(argv: list[str] | None = None) -> dict:
         report["inference_chunks"].append(row)
         print(f"inference {chunk} x {args.length} (probe {rate / 1e9:.0f} GFLOP/s): " + ", ".join(f"{k} {v:.1f} rows/s" for k, v in
               row["rows_per_s"].items()) + f" ({100 * row['fraction']:.0f} % of ceiling, needed work)", flush=True)
+    model = reduced if reduced is not None else lm.model
+    report["chunk_overhead_tokens"] = {}
+    for shape in args.overhead_shapes.split(","):
+        rows, length = (int(x) for x in shape.split("x"))
+        batch = chunk_inputs(lm, rows, length)
+        for kind in ("fwd+bwd", "inference"):
+            tokens = chunk_overhead(model, lm, batch, kind == "inference", args.repeat)
+            report["chunk_overhead_tokens"][f"{kind} {shape}"] = tokens
+            print(f"chunk overhead, {kind} {shape} split in 2 / 4 / 8 chunks: "
+                  + " / ".join(f"{v:.0f}" for v in tokens) + " tokens per extra chunk", flush=True)
     report["load_end"] = os.getloadavg()[0]
     print(f"load at the end {report['load_end']:.2f}")
     if args.out:

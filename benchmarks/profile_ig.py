@@ -11,8 +11,11 @@ hooks, and a second identical run under ``torch.profiler`` sorts its CPU time by
   and what remains (tokenising, Python, records);
 * chunks: rows x padded length of every path-pass chunk, its real tokens (padding = the rest) and
   its forward and backward seconds, and the honest FLOP rate of each (``benchmarks.flops``);
-* operators: matmuls (linear, attention products, SDPA), softmax, LayerNorm, GELU, copies and the
-  rest, self CPU time, forward and backward together.
+* operators: the linear layers' matmuls, attention (the SDPA kernel, or eager attention's batched
+  products and softmax), LayerNorm, GELU, copies and the rest, self CPU time, forward and backward
+  together; and the rate of the first two families, each on its own useful FLOPs
+  (``flops.pass_parts``: the path pass on real tokens, plus the prediction and baseline forwards
+  at each chunk's mean real length), which shows which kernel keeps a run from the ceiling.
 
 The matmul ceiling (the model's own linear shapes) is measured before and after; the load average
 is printed. Each figure is from this machine as loaded at the time.
@@ -37,8 +40,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 CLOCK = time.perf_counter  # --cpu-time: time.process_time
 
 KINDS = (
-    ("matmul", ("addmm", "::mm", "bmm", "matmul", "linear", "scaled_dot_product", "baddbmm")),
-    ("softmax", ("softmax",)),
+    ("linear matmuls", ("addmm", "::mm", "::linear")),
+    ("attention", ("scaled_dot_product", "bmm", "baddbmm", "matmul", "softmax")),
     ("layernorm", ("layer_norm",)),
     ("gelu", ("gelu",)),
     ("copy/reshape", ("copy_", "clone", "contiguous", "cat", "index", "expand", "transpose", "view", "permute",
@@ -206,8 +209,20 @@ def main(argv: list[str] | None = None) -> dict:
                 kinds[kind_of(ev.key)] += ev.self_cpu_time_total / 1e6
         total = sum(kinds.values())
         report["operators_s"] = dict(kinds)
-        print("  operators (self CPU s over both threads' work, profiled run): " + ", ".join(
+        print("  operators (self CPU s, profiled run): " + ", ".join(
             f"{k} {v:.2f} ({100 * v / total:.0f} %)" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+        linear, attention = flops.pass_parts(lengths, config, backward=True)
+        linear, attention = linear * args.steps, attention * args.steps
+        for f in nograd:
+            part = flops.pass_parts([f["real"] / f["rows"]] * f["rows"], config, backward=False)
+            linear, attention = linear + part[0], attention + part[1]
+        report["kernel_gflops"] = {
+            "linear matmuls": linear / max(1e-9, kinds["linear matmuls"]) / 1e9,
+            "attention": attention / max(1e-9, kinds["attention"]) / 1e9,
+        }
+        print("  useful GFLOP/s by kernel family (ceiling %.0f): " % ceiling + ", ".join(
+            f"{k} {v:.0f} ({100 * v / ceiling:.0f} %)" for k, v in report["kernel_gflops"].items())
+            + f"; attention is {100 * attention / (linear + attention):.0f} % of the useful FLOPs")
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
     return report

@@ -83,7 +83,7 @@ def test_flop_count_is_honest():
     the classifier's last layer needs keys and values of every token, the rest for position 0 only."""
     from types import SimpleNamespace
 
-    from benchmarks.flops import pass_flops
+    from benchmarks.flops import pass_flops, pass_parts
 
     config = SimpleNamespace(num_hidden_layers=2, hidden_size=4, intermediate_size=16)
     n = 3
@@ -96,4 +96,41 @@ def test_flop_count_is_honest():
     lin_needed = n * lin_token + last_lin
     att_needed = 4 * n * n * 4 + last_att
     assert pass_flops([n], config, backward=True) == 2 * lin_needed + 3 * att_needed
+    assert pass_parts([n], config, backward=True) == (2 * lin_needed, 3 * att_needed)
+    assert pass_parts([n], config, backward=False, needed=False) == (lin, att)
     assert pass_flops([n, n], config, backward=True) == 2 * pass_flops([n], config, backward=True)
+
+
+@pytest.fixture()
+def quick_ceiling(tmp_path, monkeypatch):
+    """The matmul ceiling probed for a moment instead of seconds; model folders under tmp_path."""
+    import tempfile
+
+    from benchmarks import flops
+
+    real = flops.matmul_ceiling
+    monkeypatch.setattr(flops, "matmul_ceiling", lambda config, dtype="float32", seconds=3.0, clock=None:
+                        real(config, dtype, 0.05, **({"clock": clock} if clock else {})))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+def test_profile_ig_accounts_for_every_path_token(quick_ceiling):
+    """The profile's chunks hold steps x every review's real tokens; both kernel families get a rate."""
+    from benchmarks import profile_ig
+
+    report = profile_ig.main(["--model", "tiny", "--limit", "3", "--steps", "4", "--batch-size", "2"])
+    assert sum(c["real"] for c in report["chunks"]) == 4 * report["real_tokens"]
+    assert 0 < report["flop_fraction"] and report["phases"]["path_pass"] > 0
+    assert set(report["kernel_gflops"]) == {"linear matmuls", "attention"}
+    assert all(v > 0 for v in report["kernel_gflops"].values())
+    assert report["operators_s"]["linear matmuls"] > 0
+
+
+def test_levers_report_chunk_overhead(quick_ceiling):
+    from benchmarks import levers
+
+    report = levers.main(["--model", "tiny", "--shapes", "4x8", "--length", "8", "--rows", "2,4", "--total", "4",
+                          "--overhead-shapes", "8x8", "--repeat", "1"])
+    assert set(report["chunk_overhead_tokens"]) == {"fwd+bwd 8x8", "inference 8x8"}
+    assert all(len(v) == 3 for v in report["chunk_overhead_tokens"].values())
+    assert [r["rows"] for r in report["inference_chunks"]] == [2, 4]
