@@ -267,20 +267,27 @@ def native_bf16(device: torch.device) -> bool:
 def attention_variants(model: Any, device: torch.device) -> dict[str, Any]:
     """Other attention kernels of the same model, sharing its weights (no copy of the parameters).
 
-    On CPU a model running fused SDPA attention also gets an eager variant, which is faster under
-    bf16 for short inputs (see ``engine.precision.attention_for``). Built once here, so no chunk
-    ever switches the shared model's kernel. A model that cannot switch gets none.
+    On CPU a model running fused SDPA attention also gets an eager variant and, where it is exact
+    (bidirectional encoders, ``engine.head_only.supported``), the lean kernel of ``engine.attention``;
+    ``engine.precision.attention_for`` picks among them per dtype and length. Built once here, so no
+    chunk ever switches the shared model's kernel. A model that cannot switch gets none.
     """
     current = getattr(model.config, "_attn_implementation", None)
     if device.type != "cpu" or current != "sdpa" or not hasattr(model, "set_attn_implementation"):
         return {}
-    shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
-    variant = copy.deepcopy(model, shared)
-    try:
-        variant.set_attn_implementation("eager")
-    except (ValueError, ImportError, AttributeError):
-        return {}
-    return {"eager": variant}
+    from saliency_cli.engine import attention, head_only
+
+    kernels = ["eager"] + ([attention.register()] if head_only.supported(model) else [])
+    out = {}
+    for kernel in kernels:
+        shared = {id(t): t for t in (*model.parameters(), *model.buffers())}  # a fresh memo: deepcopy fills it
+        variant = copy.deepcopy(model, shared)
+        try:
+            variant.set_attn_implementation(kernel)
+        except (ValueError, ImportError, AttributeError):
+            continue
+        out[kernel] = variant
+    return out
 
 
 def head_only_variants(model: Any, variants: Mapping[str, Any]) -> dict[str, Any]:

@@ -259,15 +259,18 @@ def test_bfloat16_autocast_stays_close_to_float32(tiny_lm):
         resolve_dtype("float16", tiny_lm)
 
 
-def test_bfloat16_on_cpu_uses_eager_attention_for_short_chunks_and_restores_the_model(tiny_lm, monkeypatch):
+def test_bfloat16_on_cpu_uses_the_lean_attention_and_restores_the_model(tiny_lm, monkeypatch):
     import saliency_cli.engine.precision as engine
+    from saliency_cli.engine.attention import NAME as LEAN
 
     assert tiny_lm.model.config._attn_implementation == "sdpa"
-    # tiny model: hidden 32, 2 heads -> eager while 2 x length <= 0.025 x 32^2, i.e. up to 12 tokens
-    assert engine.attention_for(tiny_lm, "bfloat16", 12) == "eager"
-    assert engine.attention_for(tiny_lm, "bfloat16", 13) == "sdpa"
+    assert engine.attention_for(tiny_lm, "bfloat16", 4) == engine.attention_for(tiny_lm, "bfloat16", 500) == LEAN
     assert engine.attention_for(tiny_lm, "float32", 4) == "sdpa"
-    # eager attention keeps its scores for the backward pass: the memory estimate counts them
+    # without the lean kernel: eager while 2 heads x length <= 0.025 x 32^2 (hidden 32), i.e. up to 12 tokens
+    no_lean = dataclasses.replace(tiny_lm, variants={"eager": tiny_lm.variants["eager"]})
+    assert engine.attention_for(no_lean, "bfloat16", 12) == "eager"
+    assert engine.attention_for(no_lean, "bfloat16", 13) == "sdpa"
+    # the lean kernel keeps its probabilities for the backward pass: the memory estimate counts them
     assert engine.row_bytes(tiny_lm, "bfloat16", 12) > engine.row_bytes(tiny_lm, "float32", 12)
 
     seen = []
@@ -281,8 +284,7 @@ def test_bfloat16_on_cpu_uses_eager_attention_for_short_chunks_and_restores_the_
     texts = ["great", "Works as described, arrived on time, good value for money and I would buy it again."]
     settings = make_settings(["ig"], options={"steps": 4}, attribute="logit", dtype="bfloat16", batch_size=1)
     bf16 = by_key(explain_reviews(tiny_lm, reviews(texts), settings))
-    assert {impl for impl, length in seen if length <= 12} == {"eager"}
-    assert {impl for impl, length in seen if length > 12} == {"sdpa"}
+    assert {impl for impl, _ in seen} == {LEAN}
     assert tiny_lm.model.config._attn_implementation == "sdpa"  # restored
     monkeypatch.undo()
     fp32 = by_key(explain_reviews(tiny_lm, reviews(texts), make_settings(["ig"], options={"steps": 4}, attribute="logit")))

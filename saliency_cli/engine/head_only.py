@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from saliency_cli.engine.attention import NAME as LEAN
+
 # model_type -> the classification model class whose head reads position 0 of the last layer only
 HEADS = {
     "bert": "BertForSequenceClassification",
@@ -30,7 +32,7 @@ HEADS = {
     "electra": "ElectraForSequenceClassification",
     "distilbert": "DistilBertForSequenceClassification",
 }
-KERNELS = ("eager", "sdpa")
+KERNELS = ("eager", "sdpa", LEAN)  # attention kernels whose layer call this module reproduces
 
 
 class FirstPositionLayer(nn.Module):

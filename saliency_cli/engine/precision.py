@@ -11,11 +11,12 @@ from typing import Any, Iterator
 
 import torch
 
+from saliency_cli.engine.attention import NAME as LEAN
 from saliency_cli.engine.budget import activation_bytes_per_row, model_shape
 from saliency_cli.model import LoadedModel
 from saliency_cli.settings import SettingError
 
-# Eager attention is used under bf16 on CPU while heads x length <= this x hidden^2 (see attention_for).
+# Without the lean kernel, eager attention is used under bf16 on CPU while heads x length <= this x hidden^2.
 EAGER_ATTENTION_RATIO = 0.025
 
 
@@ -36,15 +37,21 @@ def resolve_dtype(spec: str, lm: LoadedModel) -> str:
 def attention_for(lm: LoadedModel, dtype: str, length: int) -> str:
     """The attention kernel a chunk of ``length`` tokens runs with.
 
-    On CPU, PyTorch's fused SDPA kernel is slower in bfloat16 than in float32 (its backward about
-    2x), so under bf16 autocast plain (eager) attention, whose matmuls run in bf16, is faster
-    until the per-token score work (heads x length) grows large next to the projections
-    (hidden^2): measured 1.1-2x faster up to 256 tokens on MiniLM (hidden 384) and up to 512 on
-    BERT-base, slower beyond ~300 tokens on MiniLM. Elsewhere the model's own choice stands, and
-    a model loaded without an eager variant keeps its own kernel.
+    On CPU under bf16 the lean kernel (``engine.attention``) wherever the model has it: PyTorch's
+    fused SDPA kernel is slower in bfloat16 than in float32 (its backward about 2x), and the
+    library's eager attention spends its time making [length x length] copies. Forward + input-
+    gradient backward against the kernel the older rule below picks, 2 threads: MiniLM 1.14-1.27x at
+    128-447 tokens and even below; BERT-base 1.03-1.08x; inference 0.98-1.05x (benchmarks/README.md,
+    "Lean attention"). Models without it keep the older rule: eager attention while the per-token score
+    work (heads x length) is small next to the projections (hidden^2), else SDPA. In float32, and
+    off the CPU, the model's own kernel stands (SDPA is as fast or faster there).
     """
     current = getattr(lm.model.config, "_attn_implementation", None) or "eager"
-    if lm.device.type != "cpu" or dtype == "float32" or current != "sdpa" or "eager" not in lm.variants:
+    if lm.device.type != "cpu" or dtype == "float32" or current != "sdpa":
+        return current
+    if LEAN in lm.variants:
+        return LEAN
+    if "eager" not in lm.variants:
         return current
     hidden, heads, _ = model_shape(lm.model.config)
     return "eager" if heads * length <= EAGER_ATTENTION_RATIO * hidden * hidden else current
