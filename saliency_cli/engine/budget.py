@@ -13,8 +13,9 @@ from saliency_cli.model import LoadedModel
 DEFAULT_CPU_BUDGET = 512 << 20  # bytes of activations per chunk on CPU (keeps peak RSS under 2 GB)
 INFERENCE_TOKENS = 2048  # tokens per forward-only chunk on CPU (rows x padded length), see inference_rows
 # A chunk's fixed cost, in padded tokens, when chunks are planned (plan_chunks): one more model call
-# cost 40-65 tokens' worth of forward + backward on MiniLM and 0-30 of inference (2 CPU threads,
-# benchmarks/README.md, "Chunk overhead"); a bigger model's tokens cost more, so this is an upper bound.
+# cost 40-65 tokens' worth of forward + backward on MiniLM and 0-30 of inference on 2 CPU threads
+# (benchmarks/README.md, "Levers measured on the quiet machine"); a bigger model's tokens cost
+# more, so for it this is an upper bound.
 CHUNK_OVERHEAD_TOKENS = 64
 T = TypeVar("T")
 

@@ -42,9 +42,9 @@ def attention_for(lm: LoadedModel, dtype: str, length: int) -> str:
     library's eager attention spends its time making [length x length] copies. Forward + input-
     gradient backward against the kernel the older rule below picks, 2 threads: MiniLM 1.14-1.27x at
     128-447 tokens and even below; BERT-base 1.03-1.08x; inference 0.98-1.05x (benchmarks/README.md,
-    "Lean attention"). Models without it keep the older rule: eager attention while the per-token score
-    work (heads x length) is small next to the projections (hidden^2), else SDPA. In float32, and
-    off the CPU, the model's own kernel stands (SDPA is as fast or faster there).
+    "Levers measured on the quiet machine"). Models without it keep the older rule: eager attention
+    while the per-token score work (heads x length) is small next to the projections (hidden^2),
+    else SDPA. In float32, and off the CPU, the model's own kernel stands (SDPA is as fast or faster).
     """
     current = getattr(lm.model.config, "_attn_implementation", None) or "eager"
     if lm.device.type != "cpu" or dtype == "float32" or current != "sdpa":
