@@ -3,9 +3,12 @@ and as the model's own SDPA kernel, with padding."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from saliency_cli.engine.attention import NAME, lean_attention
+from tests.conftest import CORPUS
+from tests.engine.test_head_only import EXACT, _logits_and_grads
 
 
 def _reference(q, k, v, keep, scale):
@@ -60,3 +63,23 @@ def test_lean_variant_matches_the_model_with_padding(sharp_lm):
     # the comparison can fail: ignoring the padding moves the logits far beyond the tolerance
     unmasked = lean(inputs_embeds=emb, attention_mask=torch.ones_like(batch["attention_mask"])).logits.detach()
     assert (unmasked[0] - results[0][0][0]).abs().max() > 1e-3
+
+
+@pytest.fixture(scope="module", params=sorted(EXACT))
+def encoder_lm(request, tiny_model_dir):
+    from saliency_cli.model import load_model
+
+    return load_model(str(tiny_model_dir(request.param)), device="cpu")
+
+
+def test_every_encoder_gets_a_lean_variant_equal_to_its_own_kernel(encoder_lm):
+    """BERT, RoBERTa, XLM-R, ELECTRA and DistilBERT, each with its own mask path: the lean variant's
+    logits and input gradients (every label, padded rows) equal those of the model's SDPA kernel."""
+    lm = encoder_lm
+    assert NAME in lm.variants and NAME in lm.head_only
+    batch = lm.tokenizer(CORPUS[:6], padding=True, return_tensors="pt")
+    assert not bool(batch["attention_mask"].all())  # the padding path is what is checked
+    logits, grads = _logits_and_grads(lm.model, lm, batch)
+    logits2, grads2 = _logits_and_grads(lm.variants[NAME], lm, batch)
+    torch.testing.assert_close(logits2, logits, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads2, grads, rtol=1e-4, atol=1e-6 * float(grads.abs().max()))
