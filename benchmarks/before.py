@@ -1,5 +1,6 @@
-"""The engine as it was before the [CLS]-only last layer, the CPU token cap on forward-only chunks
-and the chunk plans, for before/after ratios measured in the same run (benchmark use only).
+"""The engine as it was before the [CLS]-only last layer, the CPU token cap on forward-only chunks,
+the chunk plans and the lean bf16 attention kernel, for before/after ratios measured in the same
+run (benchmark use only).
 
     with as_before(lm) as old_lm:
         explain_reviews(old_lm, reviews, settings)
@@ -27,13 +28,15 @@ def greedy_chunks(lengths: Sequence[int], max_rows: Callable[[int], int], overhe
 
 @contextlib.contextmanager
 def as_before(lm: Any) -> Iterator[Any]:
-    """Yield ``lm`` without its [CLS]-only twins, with greedy chunks and no inference token cap."""
+    """Yield ``lm`` without its [CLS]-only twins and lean attention variant, with greedy chunks and
+    no inference token cap."""
     from saliency_cli.engine import budget, forward, gradients
+    from saliency_cli.engine.attention import NAME as LEAN
 
     saved = (budget.INFERENCE_TOKENS, gradients.plan_chunks, forward.plan_chunks)
     budget.INFERENCE_TOKENS = 1 << 40
     gradients.plan_chunks = forward.plan_chunks = greedy_chunks
     try:
-        yield dataclasses.replace(lm, head_only={})
+        yield dataclasses.replace(lm, head_only={}, variants={k: v for k, v in lm.variants.items() if k != LEAN})
     finally:
         budget.INFERENCE_TOKENS, gradients.plan_chunks, forward.plan_chunks = saved

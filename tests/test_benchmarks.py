@@ -134,3 +134,17 @@ def test_levers_report_chunk_overhead(quick_ceiling):
     assert set(report["chunk_overhead_tokens"]) == {"fwd+bwd 8x8", "inference 8x8"}
     assert all(len(v) == 3 for v in report["chunk_overhead_tokens"].values())
     assert [r["rows"] for r in report["inference_chunks"]] == [2, 4]
+
+
+def test_as_before_switches_this_releases_levers_off_and_back_on(tiny_lm):
+    from benchmarks.before import as_before, greedy_chunks
+    from saliency_cli.engine import budget, forward, gradients
+    from saliency_cli.engine.attention import NAME as LEAN
+
+    planned = gradients.plan_chunks
+    with as_before(tiny_lm) as old:
+        assert old.head_only == {} and LEAN not in old.variants and "eager" in old.variants
+        assert gradients.plan_chunks is greedy_chunks and forward.plan_chunks is greedy_chunks
+        assert greedy_chunks([4, 4, 8], lambda n: 2) == [2, 3]
+    assert gradients.plan_chunks is planned and budget.INFERENCE_TOKENS == 2048
+    assert LEAN in tiny_lm.variants and tiny_lm.head_only
