@@ -184,13 +184,19 @@ def _read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: _IdTrack
 
 
 class _Rewound(io.RawIOBase):
-    """A binary stream whose first bytes were peeked; replays them, then reads the rest."""
+    """A binary stream whose first bytes were peeked; replays them, then reads the rest.
+    Closing it closes the rest too when it ``owns`` it (a file we opened, not stdin)."""
 
-    def __init__(self, head: bytes, rest: IO[bytes]):
-        self._head, self._rest = head, rest
+    def __init__(self, head: bytes, rest: IO[bytes], owns: bool = True):
+        self._head, self._rest, self._owns = head, rest, owns
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        if self._owns and not self.closed:
+            self._rest.close()
+        super().close()
 
     def readinto(self, buf) -> int:  # type: ignore[override]
         if self._head:
@@ -227,17 +233,33 @@ def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
         except OSError as exc:
             raise InputError(f"cannot open {spec.path}: {exc.strerror}") from None
     head = raw.read(_SNIFF_BYTES)
-    stream = io.BufferedReader(_Rewound(head, raw), buffer_size=1 << 16)
+    stream = io.BufferedReader(_Rewound(head, raw, owns=spec.path != "-"), buffer_size=1 << 16)
     if not head.strip():
+        stream.close()
         raise InputError(f"the input is empty: {spec.path if spec.path != '-' else 'stdin'}")
-    fmt = spec.format if spec.format != "auto" else detect_format(spec.path, head, spec.text_field)
-    if fmt == "text":
-        return _read_text(stream, encoding, ids)
-    if fmt == "jsonl":
-        return _check_jsonl_field(_read_jsonl(stream, spec, encoding, ids), spec)
-    from saliency_cli.csv_input import read_csv
+    try:
+        fmt = spec.format if spec.format != "auto" else detect_format(spec.path, head, spec.text_field)
+        if fmt == "text":
+            items = _read_text(stream, encoding, ids)
+        elif fmt == "jsonl":
+            items = _check_jsonl_field(_read_jsonl(stream, spec, encoding, ids), spec)
+        else:
+            from saliency_cli.csv_input import read_csv
 
-    return read_csv(stream, spec, fmt, head, encoding, ids)
+            items = read_csv(stream, spec, fmt, head, encoding, ids)
+    except BaseException:
+        stream.close()
+        raise
+    return _closing(items, stream)
+
+
+def _closing(items: Iterator[Review | RowError], stream: IO[bytes]) -> Iterator[Review | RowError]:
+    """``items``, closing the input file once they are read, or when a run that stopped early lets go
+    of them (a generator's ``finally`` runs when it is closed or collected)."""
+    try:
+        yield from items
+    finally:
+        stream.close()
 
 
 def _check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe: int = 100) -> Iterator[Review | RowError]:

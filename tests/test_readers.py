@@ -282,3 +282,28 @@ def test_stdin_is_piped(monkeypatch, tmp_path):
     with open(os.devnull) as null:  # a character device like a terminal: nothing piped in
         monkeypatch.setattr(sys, "stdin", null)
         assert stdin_is_piped() is False
+
+
+@pytest.mark.parametrize("name,content", [("r.jsonl", '{"text": "a"}\n{"text": "b"}\n'),
+                                          ("r.csv", "text\na\nb\n"), ("r.txt", "a\nb\n")])
+def test_the_input_file_is_closed_after_a_full_read_and_after_an_early_stop(tmp_path, name, content):
+    import gc
+    import warnings
+
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert [r.text for r in open_reviews(InputSpec(path=str(path)))] == ["a", "b"]
+        items = open_reviews(InputSpec(path=str(path)))
+        assert next(items).text == "a"  # a run that stops here (--fail-fast, Ctrl-C) lets go of the rest
+        del items
+        gc.collect()
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_reading_stdin_leaves_stdin_open(monkeypatch):
+    raw = io.BytesIO(b"a\nb\n")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw))
+    assert [r.text for r in open_reviews(InputSpec(path="-"))] == ["a", "b"]
+    assert not raw.closed
