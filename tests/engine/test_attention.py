@@ -38,7 +38,10 @@ def test_lean_attention_equals_written_out_attention_and_its_gradients():
         torch.testing.assert_close(a, c, rtol=0, atol=1e-12)
     # no mask (no padding anywhere): plain scaled attention, default scale 1/sqrt(d)
     out, _ = lean_attention(None, q, k, v, None)
-    torch.testing.assert_close(out, _reference(q, k, v, torch.ones(b, n, dtype=torch.bool), d ** -0.5), rtol=0, atol=1e-12)
+    ref = _reference(q, k, v, torch.ones(b, n, dtype=torch.bool), d ** -0.5)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    for a, c in zip(torch.autograd.grad(out, (q, k, v), grad), torch.autograd.grad(ref, (q, k, v), grad)):
+        torch.testing.assert_close(a, c, rtol=0, atol=1e-12)
 
 
 def test_lean_variant_matches_the_model_with_padding(sharp_lm):
