@@ -234,10 +234,9 @@ def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
             raise InputError(f"cannot open {spec.path}: {exc.strerror}") from None
     head = raw.read(_SNIFF_BYTES)
     stream = io.BufferedReader(_Rewound(head, raw, owns=spec.path != "-"), buffer_size=1 << 16)
-    if not head.strip():
-        stream.close()
-        raise InputError(f"the input is empty: {spec.path if spec.path != '-' else 'stdin'}")
     try:
+        if not head.strip():
+            raise InputError(f"the input is empty: {spec.path if spec.path != '-' else 'stdin'}")
         fmt = spec.format if spec.format != "auto" else detect_format(spec.path, head, spec.text_field)
         if fmt == "text":
             items = _read_text(stream, encoding, ids)

@@ -36,7 +36,7 @@ def lean_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: t
         bias = rows.to(query.dtype).expand(b, h, 1, lk).reshape(b * h, 1, lk)
         scores = torch.baddbmm(bias, q, k_t, alpha=scale)
     probs = torch.softmax(scores, dim=-1)
-    if dropout and module is not None and getattr(module, "training", False):
+    if dropout:  # transformers passes a non-zero rate only to a module in training mode
         probs = torch.nn.functional.dropout(probs, p=dropout)
     out = torch.bmm(probs, value.reshape(b * h, lk, d))
     return out.view(b, h, lq, d).transpose(1, 2), None

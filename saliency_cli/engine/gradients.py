@@ -155,14 +155,11 @@ def path_pass(
     value_of = explained(lm, settings.attribute)
     texts = [e.review.text for e in batch.encs]
 
-    def longest(a: int, b: int) -> int:
-        return int(rev_len[a // n_points : (b - 1) // n_points + 1].max())
-
     row_len = [int(n) for n in rev_len.tolist() for _ in range(n_points)]
     ends = plan_chunks(row_len, lambda n: max(1, budget // row_bytes(lm, settings.dtype, n)))
 
     def work(start: int, stop: int) -> None:
-        length = longest(start, stop)
+        length = max(row_len[start:stop])
         rows = torch.arange(start, stop, device=lm.device)
         rr, ks = rows // n_points, rows % n_points
         bb = rev_b[rr]
