@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks import corpus, models
     from saliency_cli.engine import gradients
-    from saliency_cli.pipeline import explain_reviews
+    from saliency_cli.runners.local import explain_reviews
     from saliency_cli.settings import make_settings
 
     lm = models.load(models.prepare(args.model, Path(tempfile.gettempdir()) / "saliency-profile"))

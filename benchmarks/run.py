@@ -123,7 +123,7 @@ def _batches(items: list, size: int):
 
 def run_ours(lm, texts, method, batch_size, sg_noise=SG_NOISE, sg_samples=SG_SAMPLES, steps=IG_STEPS,
              dtype="float32"):
-    from saliency_cli.pipeline import explain_stream
+    from saliency_cli.runners.local import explain_stream
     from saliency_cli.records import Review
     from saliency_cli.settings import make_settings
 
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     report: dict[str, Any] = {
         "corpus": args.corpus,
-        "corpus_origin": reviews[0].meta.get("origin") if reviews else None,
+        "corpus_origin": reviews[0].source if reviews else None,
         "model": args.model,
         "model_shape": {"layers": config.num_hidden_layers, "hidden": config.hidden_size,
                         "heads": config.num_attention_heads, "params": total_params,

@@ -1,25 +1,28 @@
-"""Frozen records that flow through saliency-cli: reviews in, explanations out.
+"""Frozen records that flow through saliency-cli: reviews in, explanations out, and what a sink is.
 
-The dict form of :class:`Explanation` is the JSONL output schema (``SCHEMA_VERSION``);
-``to_dict``/``from_dict`` round-trip exactly so reports can be rendered from saved files.
+``Review`` (or a reader's ``RowError``) goes into a runner; one ``Outcome`` (or ``RowError``) per
+input row comes out, in input order, and every sink takes those (``Sink``). The dict form of
+:class:`Explanation` is the JSONL output schema (``SCHEMA_VERSION``); ``to_dict``/``from_dict``
+round-trip exactly so reports can be rendered from saved files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol, Sequence
 
 SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Review:
-    """One input review: its id, its text, the 1-based row it came from, and extra fields."""
+    """One input review: its id, its text, the 1-based row it came from and, when known, the file it
+    was read from (``source``)."""
 
     id: str
     text: str
     row: int
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,3 +173,30 @@ class Explanation:
                 WordScore(w["word"], int(w["start"]), int(w["end"]), float(w["score"])) for w in d["words"]
             ),
         )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a runner gives back for one review: its explanations (one per method x target, in
+    settings order). ``written`` is ``(file, records)`` when a worker already wrote them to a part
+    file (Ray ``--output-dir``); the explanations are then not sent back."""
+
+    review: Review
+    explanations: Sequence[Explanation] = ()
+    truncated: bool = False
+    written: tuple[str, int] | None = None
+
+
+# How a run ended, as every sink is told: every row was read (or --fail-fast stopped it), a stop was
+# asked for after a batch (finished rows are kept, --resume goes on), or it was aborted mid-batch.
+COMPLETE, STOPPED, ABORTED = "complete", "stopped", "aborted"
+
+
+class Sink(Protocol):
+    """Where results go as they come, in input order: writers, the HTML report, evaluate's tally,
+    Ray's part manifest, the progress display. ``finish`` is called once, with how the run ended;
+    a sink keeps what is finished unless the run was aborted and it cannot (the HTML page)."""
+
+    def add(self, result: Outcome | RowError) -> None: ...
+
+    def finish(self, ending: str) -> None: ...

@@ -42,7 +42,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from saliency_cli.default_model import (  # noqa: E402
+from saliency_cli.model.default import (  # noqa: E402
     BASE_PACKAGE,
     BASE_VERSION,
     BASE_WEIGHTS_SHA256,
@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  "base": f"{BASE_PACKAGE}=={BASE_VERSION}"})
 
     t0 = time.perf_counter()
-    from saliency_cli.default_model import load_default_model
+    from saliency_cli.model.default import load_default_model
 
     final, final_tok = load_default_model(delta_path=delta_path)
     test_texts = [s.text for s in by_split["test"]]

@@ -150,7 +150,7 @@ def bert_dir(tiny_model_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lm(bert_dir):
     """The tiny BERT loaded on CPU."""
-    from saliency_cli.model import load_model
+    from saliency_cli.model.loading import load_model
 
     return load_model(str(bert_dir), device="cpu")
 

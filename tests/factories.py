@@ -72,12 +72,12 @@ def assert_batch_invariant(lm, method: str, texts, options, sizes=(1, 3, 16), to
     """Every batch size, and each review alone, gives the same scores (and ``extra(e)`` values) for all targets."""
     import pytest
 
-    from saliency_cli.pipeline import explain_reviews
-    from saliency_cli.readers import texts_to_reviews
+    from saliency_cli.runners.local import explain_reviews
+    from saliency_cli.inputs import texts_to_reviews
     from saliency_cli.settings import make_settings
 
     reviews = texts_to_reviews(texts)
-    settings = {bs: make_settings([method], options=options, targets=["all"], batch_size=bs) for bs in sizes}
+    settings = {bs: make_settings([method], options=options, target=["all"], batch_size=bs) for bs in sizes}
     runs = {bs: {(e.id, e.target.index): [t.score for t in e.tokens] + extra(e) for e in explain_reviews(lm, reviews, s)}
             for bs, s in settings.items()}
     ref = runs[sizes[-1]]

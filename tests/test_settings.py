@@ -32,8 +32,9 @@ def test_baseline_is_shared_by_integrated_gradients_and_the_perturbation_methods
     opt = method_options()["baseline"]
     assert [m for m, _ in opt.uses] == ["integrated-gradients", "occlusion", "kernel-shap", "lime"]
     assert opt.flag == "--baseline" and opt.param == "baseline" and opt.type is str
-    # the two methods describe it differently, so the help names each
-    assert opt.help.startswith("integrated-gradients: pad|zero|mask") and "; occlusion: mask|pad|unk|delete" in opt.help
+    # the two families describe it differently, so the help names each meaning once, with its methods
+    assert opt.help.startswith("integrated-gradients: pad|zero|mask")
+    assert opt.help.count("mask|pad|unk|delete") == 1 and "; occlusion, kernel-shap, lime: mask|pad|unk|delete" in opt.help
 
 
 def test_flags_dash_the_keyword_not_the_recorded_name():
@@ -62,7 +63,8 @@ def test_flags_dash_the_keyword_not_the_recorded_name():
         (["sg"], {"options": {"noise": -0.1}}, "noise", "non-negative"),
         (["ig"], {"options": {"stepz": 3}}, "stepz", "not a method option"),
         (["ig"], {"attribute": "x"}, "attribute", "unknown value 'x'"),
-        (["ig"], {"normalization": "z"}, "normalize", "unknown value 'z'"),
+        (["ig"], {"normalize": "z"}, "normalize", "unknown value 'z'"),
+        (["ig"], {"normalization": "z"}, "normalization", "not a run option"),
         (["ig"], {"dtype": "int8"}, "dtype", "unknown value 'int8'"),
         (["ig"], {"long_text": "split"}, "long_text", "unknown value 'split'"),
         (["ig"], {"batch_size": 0}, "batch_size", "at least 1"),

@@ -3,39 +3,20 @@ and the normalisation view applied once, at the end."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import torch
 
-from dataclasses import replace
-
-from saliency_cli import faithfulness as faith
-from saliency_cli.aggregate import apply_normalization, build_scores, stitch_windows
+from saliency_cli.evaluation import faithfulness as faith
+from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows
 from saliency_cli.engine.encoding import Encoded
 from saliency_cli.engine.forward import default_replacement
-from saliency_cli.model import LoadedModel
-from saliency_cli.records import Explanation, Prediction, Review, RowError, Target, first_line
+from saliency_cli.model.loading import LoadedModel
+from saliency_cli.records import Explanation, Outcome, Prediction, Target
 from saliency_cli.settings import Settings
 
 WINDOWED = "not computed for a review explained in windows (--long-text window)"
-
-
-ROW_FAILURES = (RuntimeError, ValueError, IndexError)  # what a bad row can make the model raise
-
-
-def row_error(enc: Encoded, exc: BaseException) -> RowError:
-    """The row error of an encoding the model failed on: its first message line."""
-    return RowError(enc.review.row, enc.review.id, f"model failed on this row: {first_line(exc)}")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The explanations of one review (one per method x target), in settings order."""
-
-    review: Review
-    explanations: list[Explanation] = field(default_factory=list)
-    truncated: bool = False
 
 
 @dataclass

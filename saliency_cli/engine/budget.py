@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
-from saliency_cli.model import LoadedModel
+from saliency_cli.model.loading import LoadedModel
 
 DEFAULT_CPU_BUDGET = 512 << 20  # bytes of activations per chunk on CPU (keeps peak RSS under 2 GB)
 INFERENCE_TOKENS = 2048  # tokens per forward-only chunk on CPU (rows x padded length), see inference_rows

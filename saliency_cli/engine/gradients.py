@@ -12,7 +12,7 @@ from saliency_cli.engine.budget import plan_chunks, planned, run_in_chunks
 from saliency_cli.engine.precision import precision, row_bytes, rows_per_chunk
 from saliency_cli.engine.targets import argmax, explained, probabilities, resolve_targets
 from saliency_cli.engine.tensors import Padded, padded_lists
-from saliency_cli.model import LoadedModel
+from saliency_cli.model.loading import LoadedModel
 from saliency_cli.settings import MethodRun, Settings
 
 

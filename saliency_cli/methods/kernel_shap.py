@@ -40,8 +40,10 @@ from typing import Mapping
 
 import numpy as np
 
-from saliency_cli.methods.base import Attribution, Param, ParamError, PerturbationMethod, stable_seed
-from saliency_cli.methods.occlusion import BASELINE_PARAM, FEATURES_PARAM, check_perturbation_params
+from saliency_cli.methods.base import SEED_PARAM, Param, ParamError, stable_seed
+from saliency_cli.methods.perturbation_family import (
+    BASELINE_PARAM, FEATURES_PARAM, Attribution, PerturbationMethod, check_perturbation_params,
+)
 
 
 class Schedule:
@@ -91,7 +93,7 @@ class KernelShap(PerturbationMethod):
         FEATURES_PARAM,
         Param("samples", 500,
               "coalitions per review (the empty and full ones included); >= 2^words gives exact Shapley values", int),
-        Param("seed", 0, "seed of the sampled coalitions; same seed and text give the same scores", int),
+        SEED_PARAM,
     )
 
     def validate(self, params):

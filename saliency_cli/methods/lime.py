@@ -30,8 +30,10 @@ from typing import Mapping
 
 import numpy as np
 
-from saliency_cli.methods.base import Attribution, Param, ParamError, PerturbationMethod, stable_seed
-from saliency_cli.methods.occlusion import BASELINE_PARAM, FEATURES_PARAM, check_perturbation_params
+from saliency_cli.methods.base import SEED_PARAM, Param, ParamError, stable_seed
+from saliency_cli.methods.perturbation_family import (
+    BASELINE_PARAM, FEATURES_PARAM, Attribution, PerturbationMethod, check_perturbation_params,
+)
 
 KERNEL_WIDTH = 25.0  # lime's LimeTextExplainer default, on cosine distances x 100
 RIDGE_ALPHA = 1.0  # lime's default regressor: sklearn Ridge(alpha=1, fit_intercept=True)
@@ -45,7 +47,7 @@ class Lime(PerturbationMethod):
         BASELINE_PARAM,
         FEATURES_PARAM,
         Param("samples", 500, "copies per review, the review itself included (lime's default is 5000)", int),
-        Param("seed", 0, "seed of the sampled copies; same seed and text give the same scores", int),
+        SEED_PARAM,
     )
 
     def validate(self, params):

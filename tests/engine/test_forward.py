@@ -235,7 +235,7 @@ def _scores(outcome: Outcome) -> dict[tuple[str, int], list[float]]:
 
 
 def test_explain_batch_keeps_input_order_and_passes_row_errors_through(lm):
-    settings = make_settings(["grad", "occlusion", "ig"], options={"steps": 4}, targets=["all"], attribute="logit")
+    settings = make_settings(["grad", "occlusion", "ig"], options={"steps": 4}, target=["all"], attribute="logit")
     ctx = prepare(lm, settings)
     assert [(r.method.name, r.params["baseline"]) for r in ctx.settings.methods if "baseline" in r.params] == [
         ("occlusion", "mask"), ("integrated-gradients", "pad")]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_cli.pipeline import explain_reviews
+from saliency_cli.runners.local import explain_reviews
 from saliency_cli.settings import make_settings
 from saliency_cli.methods.integrated_gradients import RULES, quadrature
 from saliency_cli.records import Review

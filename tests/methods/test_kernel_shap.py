@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from saliency_cli.cli import app
 from saliency_cli.methods import get_method
 from saliency_cli.methods.kernel_shap import KernelShap, Schedule
-from saliency_cli.pipeline import explain_reviews
-from saliency_cli.readers import texts_to_reviews
+from saliency_cli.runners.local import explain_reviews
+from saliency_cli.inputs import texts_to_reviews
 from saliency_cli.settings import SettingError, make_settings
 from tests.factories import assert_batch_invariant, method_rows
 
@@ -111,7 +111,7 @@ def lm(sharp_lm):
 @pytest.mark.parametrize("attribute,baseline", [("probability", "mask"), ("logit", "mask"), ("logit", "delete")])
 def test_exact_shapley_values_when_every_coalition_fits(lm, attribute, baseline):
     replacement = None if baseline == "delete" else lm.tokenizer.mask_token_id
-    settings = make_settings(["kernel-shap"], options={"baseline": baseline}, targets=["all"], attribute=attribute)
+    settings = make_settings(["kernel-shap"], options={"baseline": baseline}, target=["all"], attribute=attribute)
     ex = explain_reviews(lm, reviews(SHORT), settings)  # samples 500 >= 2**6: every coalition
     assert len(ex) == len(SHORT) * 3
     games = {e.text: coalition_values(lm, e.text, attribute, replacement) for e in ex}
@@ -128,7 +128,7 @@ def test_exact_shapley_values_when_every_coalition_fits(lm, attribute, baseline)
     assert max(abs(w.score) for e in ex for w in e.words) > 0.02  # far from zero: the comparison means something
     # exact values: any seed, and 2**M samples are enough
     again = explain_reviews(lm, reviews(SHORT[:1]), make_settings(
-        ["shap"], options={"baseline": baseline, "seed": 7, "samples": 64}, targets=["all"], attribute=attribute))
+        ["shap"], options={"baseline": baseline, "seed": 7, "samples": 64}, target=["all"], attribute=attribute))
     for e, first in zip(again, ex[:3]):
         assert [w.score for w in e.words] == pytest.approx([w.score for w in first.words], abs=TOL[attribute])
 
@@ -168,7 +168,7 @@ def test_an_underdetermined_fit_treats_alike_features_alike():
 
 
 def test_efficiency_end_to_end_when_sampling(lm):
-    settings = make_settings(["kernel-shap"], options={"samples": 60}, targets=["all"], attribute="logit")
+    settings = make_settings(["kernel-shap"], options={"samples": 60}, target=["all"], attribute="logit")
     ex = explain_reviews(lm, reviews(LONGER), settings)
     changes = []
     for e in ex:

@@ -1,0 +1,258 @@
+"""The command line end to end: outputs, exit codes, stdout purity, errors, interruption and --resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from saliency_cli.cli import app
+from saliency_cli.settings import parse_size
+from tests.factories import method_rows
+
+runner = CliRunner()
+TEXT = "Not buying it any sooner! Other brands do a much better job"
+
+
+def run(*args, input=None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_explain_text_argument_to_jsonl_stdout(bert_dir):
+    res = run("explain", TEXT, "--model", str(bert_dir), "--method", "ig", "--method", "grad", "--quiet")
+    assert res.exit_code == 0, res.stderr
+    recs = records(res.stdout)
+    assert [r["method"] for r in recs] == ["integrated-gradients", "gradient"]
+    r = recs[0]
+    assert r["id"] == "1" and r["text"] == TEXT and r["params"]["steps"] == 50 and r["params"]["baseline"] == "pad"
+    assert set(r["prediction"]["probs"]) == {"negative", "neutral", "positive"}
+    assert r["target"]["label"] == r["prediction"]["label"] and abs(r["delta"]) < 1e-3
+    assert all(TEXT[w["start"] : w["end"]] == w["word"] for w in r["words"])
+
+
+def test_csv_input_to_csv_output_with_ids_and_word_level(tmp_path, bert_dir):
+    src = tmp_path / "reviews.csv"
+    src.write_text('review_id,review\nr1,"Great, really great"\nr2,Awful product\n')
+    out = tmp_path / "weights.csv"
+    res = run("explain", "--input", str(src), "--text-field", "review", "--id-field", "review_id",
+              "-o", str(out), "--model", str(bert_dir), "--method", "gxi", "--level", "word", "--target", "all")
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout == ""
+    rows = list(csv.DictReader(out.open()))
+    assert {r["id"] for r in rows} == {"r1", "r2"}
+    assert {r["target"] for r in rows} == {"negative", "neutral", "positive"}
+    assert [r["word"] for r in rows if r["id"] == "r2" and r["target"] == "positive"] == ["Awful", "product"]
+
+
+def test_stdin_jsonl_with_two_methods_to_csv(tmp_path, bert_dir):
+    data = "\n".join(json.dumps({"text": t}) for t in ["good stuff", "bad stuff"]) + "\n"
+    out = tmp_path / "out.csv"
+    res = run("explain", "--input", "-", "--format", "jsonl", "--method", "ig", "--method", "smooth-grad",
+              "-o", str(out), "--model", str(bert_dir), "--steps", "8", "--samples", "4", input=data)
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert {(r["id"], r["method"]) for r in rows} == {
+        ("1", "integrated-gradients"), ("1", "smooth-grad"), ("2", "integrated-gradients"), ("2", "smooth-grad")}
+
+
+def test_normalize_l1_sums_to_one(bert_dir):
+    res = run("explain", TEXT, "--model", str(bert_dir), "--normalize", "l1", "--method", "gxi", "-q")
+    (r,) = records(res.stdout)
+    assert r["normalization"] == "l1"
+    assert sum(t["score"] for t in r["tokens"] if not t["special"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--input", "missing.csv"], "input file not found: missing.csv"),
+        (["--input", "{csv}", "--text-field", "body"], "column 'body' not found; available columns: id, text"),
+        (["x", "--model", "no/such/folder"], "model folder not found"),
+        (["x", "--method", "deeplift"], "unknown method 'deeplift'"),
+        (["x", "--target", "stars"], "unknown label 'stars'"),
+        (["x", "--device", "tpu"], "unknown device"),
+        (["x", "--max-memory", "lots"], "cannot read size"),
+    ],
+)
+def test_user_errors_exit_1_with_one_line_and_empty_stdout(tmp_path, bert_dir, args, message):
+    csv_path = tmp_path / "in.csv"
+    csv_path.write_text("id,text\n1,hi\n")
+    args = [a.replace("{csv}", str(csv_path)) for a in args]
+    if "--model" not in args:
+        args += ["--model", str(bert_dir)]
+    res = run("explain", *args)
+    assert res.exit_code == 1
+    assert res.stdout == ""
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_usage_error_exits_2(bert_dir):
+    assert run("explain", "x", "--batch-size", "many").exit_code == 2
+
+
+def test_bad_rows_exit_3_and_go_to_errors_file(tmp_path, bert_dir):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a", "text": "good"}\n{"id": "b", "text": \n{"id": "c", "text": ""}\n{"id": "d", "text": "fine"}\n')
+    errs = tmp_path / "errors.jsonl"
+    out = tmp_path / "out.jsonl"
+    res = run("explain", "-i", str(src), "--id-field", "id", "-o", str(out), "--errors", str(errs),
+              "--model", str(bert_dir), "--method", "grad")
+    assert res.exit_code == 3
+    assert [r["id"] for r in records(out.read_text())] == ["a", "d"]
+    logged = [json.loads(line) for line in errs.read_text().splitlines()]
+    assert [(e["row"], e["id"]) for e in logged] == [(2, None), (3, "c")]
+    assert "row 2" in res.stderr and "malformed JSON" in res.stderr and "2 failed" in res.stderr
+
+    res = run("explain", "-i", str(src), "--id-field", "id", "-o", str(out), "--fail-fast",
+              "--model", str(bert_dir), "--method", "grad")
+    assert res.exit_code == 3 and "--fail-fast" in res.stderr
+    assert [r["id"] for r in records(out.read_text())] == ["a"]
+
+
+def test_methods_command_lists_aliases_and_defaults():
+    res = run("methods")
+    assert res.exit_code == 0
+    rows = method_rows(res.stdout)
+    for name, aliases in (("integrated-gradients", "ig"), ("smooth-grad", "sg"), ("gradient-x-input", "gxi"),
+                          ("gradient", "grad"), ("occlusion", "loo")):
+        assert rows.get(name) == aliases
+    for word in ("--steps (50)", "--samples (20)", "--noise (0.1)", "--baseline (pad)"):
+        assert word in res.stdout
+
+
+def test_parse_size():
+    assert parse_size("512MB") == 512_000_000
+    assert parse_size("2GiB") == 2 * 1024**3
+    assert parse_size("1000") == 1000
+
+
+def _cli(*args, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "saliency_cli", *args], env=env, **kw)
+
+
+def test_module_entry_point_keeps_stdout_pure(bert_dir):
+    proc = _cli("explain", TEXT, "--model", str(bert_dir), "--method", "grad",
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    (rec,) = [json.loads(line) for line in out.decode().splitlines()]
+    assert rec["method"] == "gradient"
+    assert b"Loading" not in out and b"done: 1 row explained" in err
+
+
+def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, bert_dir):
+    src = tmp_path / "many.txt"
+    src.write_text("".join(f"review number {i} is {'good' if i % 2 else 'bad'} indeed\n" for i in range(1, 81)))
+    common = ["explain", "-i", str(src), "--model", str(bert_dir), "--method", "ig", "--steps", "16",
+              "--batch-size", "2", "-q"]
+    ref = tmp_path / "ref.jsonl"
+    assert _cli(*common, "-o", str(ref)).wait(timeout=300) == 0
+
+    out = tmp_path / "out.jsonl"
+    partial = tmp_path / "out.jsonl.partial"
+    proc = _cli(*common, "-o", str(out), stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not partial.exists() or partial.stat().st_size < 4_000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and partial.exists()
+    done_before = len(partial.read_bytes().splitlines())
+    assert 0 < done_before < 80
+    res = _cli(*common, "-o", str(out), "--resume", stderr=subprocess.PIPE)
+    _, err = res.communicate(timeout=300)
+    assert res.returncode == 0, err
+    assert out.read_bytes() == ref.read_bytes()
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, bert_dir):
+    src = tmp_path / "many.txt"
+    src.write_text("".join(f"line {i} of the file\n" for i in range(1, 81)))
+    out = tmp_path / "out.jsonl"
+    common = ["explain", "-i", str(src), "--model", str(bert_dir), "--method", "ig", "--steps", "16",
+              "--batch-size", "2", "-o", str(out)]
+    proc = _cli(*common, stderr=subprocess.PIPE)
+    partial = tmp_path / "out.jsonl.partial"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not partial.exists() or partial.stat().st_size < 4_000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert b"--resume" in err
+    kept = partial.read_bytes()
+    assert kept.endswith(b"\n") and all(json.loads(line) for line in kept.splitlines())
+    res = _cli(*common, "--resume", stderr=subprocess.PIPE)
+    _, err = res.communicate(timeout=300)
+    assert res.returncode == 0
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert ids == [str(i) for i in range(1, 81)]
+
+
+def test_html_report_from_explain_and_from_saved_jsonl(tmp_path, bert_dir):
+    evil = "<script>alert(1)</script> is <img src=x onerror=alert(1)> bad"
+    out, page = tmp_path / "o.jsonl", tmp_path / "r.html"
+    res = run("explain", evil, "fine product", "--model", str(bert_dir), "--method", "gxi", "-o", str(out),
+              "--html", str(page))
+    assert res.exit_code == 0, res.stderr
+    html = page.read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    again = tmp_path / "r2.html"
+    res = run("report", str(out), "-o", str(again))
+    assert res.exit_code == 0 and "2 reviews" in res.stderr
+    assert "&lt;img src=x onerror=alert(1)&gt;" in again.read_text()
+    assert run("report", str(tmp_path / "none.jsonl"), "-o", str(again)).exit_code == 1
+
+
+def test_preview_goes_to_stderr_and_stdout_stays_data(bert_dir):
+    res = run("explain", TEXT, "--model", str(bert_dir), "--method", "gxi", "--preview", "--top-k", "3")
+    assert res.exit_code == 0
+    (rec,) = records(res.stdout)
+    assert "predicted" in res.stderr and "review 1" in res.stderr
+    top = sorted(rec["words"], key=lambda w: -abs(w["score"]))[0]["word"]
+    assert top in res.stderr
+
+
+def test_long_reviews_warned_once_and_window_mode(tmp_path, bert_dir):
+    src = tmp_path / "long.txt"
+    src.write_text(("word " * 150 + "\n") * 2 + "short\n")
+    res = run("explain", "-i", str(src), "--model", str(bert_dir), "--method", "grad")
+    assert res.exit_code == 0
+    assert res.stderr.count("truncated (") == 1 and "2 truncated" in res.stderr
+    recs = records(res.stdout)
+    assert [r["truncated"] for r in recs] == [True, True, False] and recs[0]["dropped_tokens"] > 0
+    res = run("explain", "-i", str(src), "--model", str(bert_dir), "--method", "grad", "--long-text", "window")
+    recs = records(res.stdout)
+    assert [r["truncated"] for r in recs] == [False] * 3 and recs[0]["windows"] > 1
+    assert len(recs[0]["words"]) == 150
+
+
+def test_models_command_describes_the_embedded_model():
+    res = run("models", "--json")
+    assert res.exit_code == 0
+    info = json.loads(res.stdout)
+    assert info["labels"] == ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
+    assert info["base"]["verified"] and info["metrics"]["within_one_accuracy"] > 0.8
+    res = run("models")
+    assert res.exit_code == 0 and "verified (sha256)" in res.stdout and "band 5 stars" in res.stdout
+
+
+def test_quick_start_runs_offline_on_the_embedded_model():
+    res = run("explain", "Terrible product, broke after two days. Total waste of money.", "-q")
+    assert res.exit_code == 0, res.stderr
+    (rec,) = records(res.stdout)
+    assert rec["prediction"]["label"] in ("1 star", "2 stars")
+    top = max(rec["words"], key=lambda w: w["score"])["word"]
+    assert top in ("Terrible", "waste", "broke")
