@@ -218,7 +218,7 @@ class Run:
 
 def run_ours(lm: Any, items: list[Item], method: str, samples: int, batch_size: int, dtype: str,
              max_memory_mb: int = 0, before: bool = False) -> Run:
-    """Ours through ``pipeline.explain_reviews``; ``before``: the engine as it was (``benchmarks.before``:
+    """Ours through ``runners.local.explain_reviews``; ``before``: the engine as it was (``benchmarks.before``:
     full last layer, chunks filled to the budget), for a before/after under the same load."""
     if before:
         from benchmarks.before import as_before

@@ -3,7 +3,7 @@
     python -m benchmarks.profile_ig --limit 24 --steps 20            # embedded model, the 300-review sample
     python -m benchmarks.profile_ig --model bert-base --limit 8 --steps 20
 
-One engine run (``pipeline.explain_reviews``, integrated-gradients, fp32 by default) is timed with
+One engine run (``runners.local.explain_reviews``, integrated-gradients, fp32 by default) is timed with
 hooks, and a second identical run under ``torch.profiler`` sorts its CPU time by operator kind:
 
 * phases: the input pass (prediction), the baseline forward, the path pass (forward and backward of
