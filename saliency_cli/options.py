@@ -82,8 +82,10 @@ OPTIONS: tuple[Option, ...] = (
            choices=("auto", "text", "csv", "tsv", "jsonl"), api=False),
     Option("text_field", "text", "CSV column / JSONL key holding the review.", "Input", INPUT, api=False,
            metavar="NAME"),
-    Option("id_field", None, "Column/key with row ids.", "Input", INPUT, api=False, metavar="NAME",
-           default_text="row number"),
+    Option("id_field", None, "Column/key with unique row ids.", "Input", INPUT, api=False, metavar="NAME",
+           default_text="the column or key 'id' when there is one, else the row number"),
+    Option("row_ids", False, "Row numbers as ids, even when the input has an 'id' column or key.", "Input", INPUT,
+           type=bool, api=False),
     Option("encoding", "utf-8", "Input encoding, e.g. utf-8, latin-1, cp1252, utf-16.", "Input", INPUT, api=False),
     Option("delimiter", None, "CSV delimiter.", "Input", INPUT, api=False, default_text="sniffed from the header"),
     # Model

@@ -112,6 +112,7 @@ class Explanation:
     tokens: tuple[TokenScore, ...]
     words: tuple[WordScore, ...]
     attribute: str = "probability"
+    dtype: str | None = None  # the precision that made it, resolved (None: a record written before it was recorded)
     normalization: str = "none"
     truncated: bool = False
     dropped_tokens: int = 0
@@ -131,6 +132,7 @@ class Explanation:
             "method": self.method,
             "params": dict(self.params),
             "attribute": self.attribute,
+            "dtype": self.dtype,
             "prediction": self.prediction.to_dict(),
             "target": self.target.to_dict(),
             "normalization": self.normalization,
@@ -157,6 +159,7 @@ class Explanation:
             method=d["method"],
             params=dict(d.get("params", {})),
             attribute=d.get("attribute", "probability"),
+            dtype=d.get("dtype"),
             prediction=Prediction(pred["label"], int(pred["index"]), dict(pred["probs"])),
             target=Target(d["target"]["label"], int(d["target"]["index"])),
             normalization=d.get("normalization", "none"),

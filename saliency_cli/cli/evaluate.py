@@ -44,13 +44,20 @@ def evaluate(**given: Any) -> None:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
     except (ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
-    sinks.append(RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not v["quiet"] else None,
-                            quiet=v["quiet"], preview=False, top_k=0, max_length=lm.max_length))
-    run = execute(LocalRunner(ctx), items, sinks, done=done, fail_fast=v["fail_fast"])
+    display = RunDisplay(expected=None if v["quiet"] else estimate_rows(spec), quiet=v["quiet"], preview=False, top_k=0,
+                         max_length=lm.max_length)
+    run = execute(LocalRunner(ctx, in_batch=display.within), items, [*sinks, display], done=done,
+                  fail_fast=v["fail_fast"])
     summary = summarize(tally, resamples=v["bootstrap"], seed=0)
-    summary.update({"model": lm.name, "attribute": settings.attribute, "targets": list(settings.targets),
+    summary.update({"model": lm.name, "dtype": ctx.settings.dtype, "attribute": settings.attribute,
+                    "targets": list(settings.targets),
                     "failed": run.failed, "interrupted": run.interrupted})
     _emit(summary, v["summary"], v["html"], v["quiet"])
+    if not v["quiet"]:
+        written = [("summary", v["summary"]), ("HTML page", v["html"]), ("scored rows", None if run.interrupted else output)]
+        for what, path in written:
+            if path is not None and path != "-":
+                err.print(f"{what}: {path}", markup=False)
     if run.interrupted:
         err.print(f"interrupted: the summary covers the {plural(tally.reviews, 'review')} finished"
                   + (f"; rerun with --resume to continue ({output})" if output else ""), markup=False)
@@ -130,7 +137,7 @@ def _emit(summary: dict, summary_path: str | None, html: str | None, quiet: bool
             with open_text(summary_path) as fh:
                 fh.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         if html is not None:
-            info = {"model": summary["model"], "explained output": summary["attribute"],
+            info = {"model": summary["model"], "precision": summary["dtype"], "explained output": summary["attribute"],
                     "targets": ", ".join(summary["targets"]), "replacement": summary["baseline"] or "-",
                     "bins": ", ".join(f"{100 * b:g}%" for b in summary["bins"] or []),
                     "rows failed": summary["failed"]}

@@ -32,13 +32,13 @@ def explain(**given: Any) -> None:
         spec = input_spec(v)
         settings = run_settings(v)
         outputs = list(v["output"] or ["-"])
-        check_outputs(outputs, v["errors"], v["html"])
+        check_outputs(outputs, v["errors"], v["html"], v["output_format"])
         items = open_reviews(spec)
         quiet_transformers()
         lm = model_spec(v, device=None if engine.ray is None else "cpu").load()
         ctx = prepare(lm, driver_settings(settings, engine))
-        results = _results_sink(engine, v, outputs, run_check(lm.name, lm.labels, ctx.settings) if v["resume"] else None,
-                                settings.batch_size)
+        check = run_check(lm.name, lm.labels, ctx.settings, check_dtype=not (engine.ray and engine.ray.gpus_per_worker))
+        results = _results_sink(engine, v, outputs, check if v["resume"] else None, settings.batch_size)
         errors = ErrorWriter(v["errors"], resume=v["resume"])
     except SettingError as exc:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
@@ -49,7 +49,7 @@ def explain(**given: Any) -> None:
         report = HtmlReport(v["html"], run_info={
             "model": lm.name, "device": str(lm.device), "attribute": settings.attribute,
             "normalization": settings.normalization, "input": spec.path or "arguments"})
-    display = RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not v["quiet"] else None,
+    display = RunDisplay(expected=None if v["quiet"] else estimate_rows(spec),
                          quiet=v["quiet"], preview=False if v["output_dir"] else v["preview"], top_k=v["top_k"],
                          max_length=lm.max_length)
     sinks = [s for s in (results, errors, report, display) if s is not None]
@@ -57,7 +57,7 @@ def explain(**given: Any) -> None:
                       fail_fast=v["fail_fast"])
     if report is not None and not v["quiet"] and v["html"] != "-":
         err.print(f"HTML report: {v['html']} ({plural(report.reviews, 'review')})", markup=False)
-    report_summary(summary, results.partials, v["quiet"])
+    report_summary(summary, results.partials, v["quiet"], getattr(results, "redone", 0))
     raise typer.Exit(summary.exit_code)
 
 
@@ -83,7 +83,7 @@ def _runner(engine: Any, ctx: Any, v: dict[str, Any], settings: Any, results: An
     if engine.ray is None:
         from saliency_cli.runners.local import LocalRunner
 
-        return LocalRunner(ctx)
+        return LocalRunner(ctx, in_batch=display.within)
     from saliency_cli.runners.ray.driver import RayRunner
 
     def on_ready(sizing: Any) -> None:

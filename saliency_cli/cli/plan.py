@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from saliency_cli.inputs import InputSpec, stdin_is_piped
 from saliency_cli.model import ModelSpec
 from saliency_cli.options import INPUT, MODEL, OPTIONS, SETTINGS, destined
+from saliency_cli.outputs.formats import output_format
 from saliency_cli.outputs.paths import OutputError, check_writable, is_stdout
 from saliency_cli.settings import Settings, make_settings
 
@@ -39,10 +40,13 @@ def model_spec(values: Mapping[str, Any], device: str | None = None) -> ModelSpe
     return ModelSpec(**fields)
 
 
-def check_outputs(outputs: list[str], errors: str | None, html: str | None) -> None:
-    """Every output path writable, and at most one of them on stdout, before the model loads."""
+def check_outputs(outputs: list[str], errors: str | None, html: str | None, fmt: str | None = None) -> None:
+    """Every output path writable and of a format the tool writes, at most one of them on stdout,
+    before the model loads."""
     if html is not None and is_stdout(html) and any(is_stdout(o) for o in outputs):
         raise OutputError("--html - writes the report to stdout: send the results elsewhere with -o FILE")
+    for path in outputs:
+        output_format(path, fmt)
     for path in [*outputs, errors]:
         if path is not None:
             check_writable(path)

@@ -11,7 +11,6 @@ import torch
 from saliency_cli.evaluation import faithfulness as faith
 from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows
 from saliency_cli.engine.encoding import Encoded
-from saliency_cli.engine.forward import default_replacement
 from saliency_cli.model.loading import LoadedModel
 from saliency_cli.records import Explanation, Outcome, Prediction, Target
 from saliency_cli.settings import Settings
@@ -52,7 +51,8 @@ def explanations(lm: LoadedModel, s: Scored, settings: Settings, normalization: 
             out.append(Explanation(
                 id=review.id, row=review.row, text=review.text, model=lm.name, method=name,
                 params={**s.params.get(name, run.params), **s.extra.get((name, t), {})},
-                attribute=settings.attribute, normalization=normalization, prediction=prediction,
+                attribute=settings.attribute, dtype=settings.dtype, normalization=normalization,
+                prediction=prediction,
                 target=Target(lm.labels[t], t),
                 tokens=tok_records, words=word_records, truncated=enc.dropped > 0,
                 dropped_tokens=enc.dropped, delta=s.delta.get((name, t)), windows=enc.n_windows,
@@ -71,6 +71,6 @@ def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Out
         per_part = [explanations(lm, s, settings, "none") for s in parts]
         records = [apply_normalization(stitch_windows(list(group)), settings.normalization) for group in zip(*per_part)]
         if settings.faithfulness:
-            skip = faith.skipped(default_replacement(lm), WINDOWED)
+            skip = faith.skipped(settings.faithfulness_baseline, WINDOWED)  # the rule asked for, resolved
             records = [replace(r, faithfulness=skip) for r in records]
     return Outcome(review=first.review, explanations=records, truncated=first.dropped > 0)

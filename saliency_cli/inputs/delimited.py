@@ -14,7 +14,7 @@ from itertools import chain
 from typing import IO, Iterator
 
 from saliency_cli.inputs.rows import IdTracker, make_review
-from saliency_cli.inputs.spec import InputError, InputSpec, header_delimiter
+from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec, header_delimiter
 from saliency_cli.records import Review, RowError
 
 
@@ -139,12 +139,16 @@ def read_csv(
             f"column {missing[0]!r} not found; available columns: {', '.join(columns) or '(none)'}{hint}"
         )
     text_at = columns.index(spec.text_field)
-    id_at = None if spec.id_field is None else columns.index(spec.id_field)
-    return _csv_rows(records, text_at, id_at, spec, ids)
+    id_field = spec.id_field
+    if id_field is None and not spec.row_ids and DEFAULT_ID in columns:
+        id_field = DEFAULT_ID
+    id_at = None if id_field is None else columns.index(id_field)
+    return _csv_rows(records, text_at, id_at, id_field, spec, ids)
 
 
 def _csv_rows(
-    records: Iterator[tuple[int, list[str], str | None]], text_at: int, id_at: int | None, spec: InputSpec,
+    records: Iterator[tuple[int, list[str], str | None]], text_at: int, id_at: int | None, id_field: str | None,
+    spec: InputSpec,
     ids: IdTracker,
 ) -> Iterator[Review | RowError]:
     """Reviews numbered by record (header excluded); a malformed record counts, so later rows keep their numbers."""
@@ -157,7 +161,7 @@ def _csv_rows(
             rid = fields[id_at] if id_at < len(fields) else ""
             if not rid.strip():
                 if problem is None:
-                    yield RowError(row, None, f"the id field {spec.id_field!r} is empty")
+                    yield RowError(row, None, f"the id field {id_field!r} is empty")
                     continue
                 rid = None
         if problem is not None:

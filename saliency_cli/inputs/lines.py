@@ -8,7 +8,7 @@ from itertools import chain
 from typing import IO, Iterator
 
 from saliency_cli.inputs.rows import IdTracker, decode, make_review
-from saliency_cli.inputs.spec import InputError, InputSpec
+from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
 
@@ -25,12 +25,15 @@ def read_text(stream: IO[bytes], encoding: str, ids: IdTracker) -> Iterator[Revi
         yield make_review(line, str(row), row, ids, "text")
 
 
-
 def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker) -> Iterator[Review | RowError]:
+    """One review per JSON object. The ids: ``--id-field``'s key, else the key ``id`` when the first
+    object has one (``--row-ids`` turns that off), else the line number."""
+    id_field = spec.id_field
+    decided = id_field is not None or spec.row_ids
     for row, raw in enumerate(stream, start=1):
         if row == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
-        line = decode(raw, encoding, row)
+        line = decode(raw.rstrip(b"\r\n"), encoding, row)
         if isinstance(line, RowError):
             yield line
             continue
@@ -38,23 +41,24 @@ def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield RowError(row, None, f"malformed JSON: {exc.msg} (column {exc.colno})")
+        except json.JSONDecodeError as exc:  # the column within the line, counted from 1
+            yield RowError(row, None, f"malformed JSON: {exc.msg} (line {row}, column {exc.colno})")
             continue
         if not isinstance(obj, dict):
             yield RowError(row, None, f"expected a JSON object, got {type(obj).__name__}")
             continue
+        if not decided:
+            id_field, decided = (DEFAULT_ID if DEFAULT_ID in obj else None), True
         rid = str(row)
-        if spec.id_field is not None:
-            if obj.get(spec.id_field) is None:
-                yield RowError(row, None, f"the id field {spec.id_field!r} is missing or null")
+        if id_field is not None:
+            if obj.get(id_field) is None:
+                yield RowError(row, None, f"the id field {id_field!r} is missing or null")
                 continue
-            rid = str(obj[spec.id_field])
+            rid = str(obj[id_field])
         if spec.text_field not in obj:
             yield RowError(row, rid, f"the text field {spec.text_field!r} is missing; fields here: {', '.join(obj)}")
             continue
         yield make_review(obj[spec.text_field], rid, row, ids, spec.text_field)
-
 
 
 def check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe: int = 100) -> Iterator[Review | RowError]:

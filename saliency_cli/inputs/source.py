@@ -81,6 +81,8 @@ def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
     encoding = check_encoding(spec.encoding)
     if spec.format not in FORMATS:
         raise InputError(f"unknown --format {spec.format!r}; choose from {', '.join(FORMATS)}")
+    if spec.id_field is not None and spec.row_ids:
+        raise InputError("give --id-field NAME or --row-ids, not both")
     ids = IdTracker()
     if spec.path is None and spec.texts == ("-",):
         spec = replace(spec, path="-", texts=())

@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from saliency_cli.outputs.paths import OutputError
+from saliency_cli.outputs.paths import OutputError, is_special, is_stdout
 from saliency_cli.records import Explanation
 
 OUTPUT_FORMATS = ("jsonl", "csv")
+EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}  # what each name gets
 LEVELS = ("token", "word")  # CSV rows, and what a report or preview highlights
 TOKEN_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "token", "start", "end", "score", "special")
 WORD_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "word", "start", "end", "score")
@@ -25,14 +26,22 @@ def check_level(level: str, what: str = "--level") -> None:
 
 
 def output_format(path: str | None, fmt: str | None) -> str:
-    """The explicit format, else from the extension (``.csv`` = csv), else JSONL."""
+    """The explicit format, else the one the extension names (:data:`EXTENSIONS`); stdout and devices
+    or FIFOs get JSONL. A file name of any other extension is refused (OutputError): a ``.parquet`` or
+    ``.txt`` that quietly held JSONL would mislead whoever opens it."""
     if fmt:
         if fmt not in OUTPUT_FORMATS:
             raise OutputError(f"unknown --output-format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
         return fmt
-    if path and path != "-" and Path(path).suffix.lower() == ".csv":
-        return "csv"
-    return "jsonl"
+    if is_stdout(path) or is_special(path):
+        return "jsonl"
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        named = f"extension {suffix!r}" if suffix else "no extension"
+        raise OutputError(f"cannot tell which format to write to {path} ({named}): name it "
+                          f"{', '.join(f'*{e}' for e in EXTENSIONS)}, or say it with --output-format "
+                          f"{'|'.join(OUTPUT_FORMATS)}")
+    return EXTENSIONS[suffix]
 
 
 def jsonl_lines(explanations: Sequence[Explanation]) -> str:

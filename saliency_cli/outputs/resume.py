@@ -19,6 +19,7 @@ class ResumeState:
     done: set[str]
     keep_bytes: int
     has_header: bool
+    redone: int = 0  # whole reviews in the file that are dropped and explained again (the last batch)
 
 
 Check = Callable[[Mapping[str, Any]], "str | None"]  # a record (JSONL object or CSV row) -> why it does not belong
@@ -54,7 +55,7 @@ def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | 
     if not reviews:
         return ResumeState(set(), 0, False)
     cut = _redo_from(reviews, batch_size)
-    return ResumeState({rid for rid, _, _ in reviews[:cut]}, reviews[cut][1], False)
+    return ResumeState({rid for rid, _, _ in reviews[:cut]}, reviews[cut][1], False, len(reviews) - cut)
 
 
 def _redo_from(reviews: list[tuple[str, int, int | None]], batch_size: int | None) -> int:
@@ -109,7 +110,7 @@ def _scan_csv(data: bytes, path: Path, check: Check | None) -> ResumeState:
     if not done:
         return ResumeState(set(), header_end, True)
     done.pop()
-    return ResumeState(set(done), group_start, True)
+    return ResumeState(set(done), group_start, True, 1)
 
 
 def _check_review(check: Check | None, group: list[dict], path: Path, lineno: int) -> None:

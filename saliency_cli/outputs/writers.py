@@ -36,6 +36,7 @@ class ResultWriter:
         self.path = None if is_stdout(path) else Path(path)  # type: ignore[arg-type]
         self.partial: Path | None = None
         self.done: set[str] = set()
+        self.redone = 0  # reviews of a resumed file that are explained again
         self._stream: IO[bytes] | None = None
         self._fd: int | None = None
         header_done = False
@@ -70,7 +71,7 @@ class ResultWriter:
             if existing == self.path:
                 reopen(self.path)
             os.truncate(self.partial, state.keep_bytes)
-            self.done, header_done = state.done, state.has_header
+            self.done, header_done, self.redone = state.done, state.has_header, state.redone
         else:
             flags |= os.O_TRUNC
         try:
@@ -131,6 +132,7 @@ class Outputs:
             self.close(complete=False)
             raise
         self.done: set[str] = set.intersection(*(w.done for w in self.writers))
+        self.redone = max(w.redone for w in self.writers)
 
     @property
     def partials(self) -> list[Path]:

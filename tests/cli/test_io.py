@@ -92,7 +92,7 @@ def test_devices_and_fifos_are_written_in_place_never_replaced(tmp_path, bert_di
 
 @pytest.mark.parametrize("flag", ["-o", "--errors", "--html"])
 def test_every_output_path_is_checked_before_the_run(tmp_path, bert_dir, flag):
-    missing = tmp_path / "no-such-folder" / "out.file"
+    missing = tmp_path / "no-such-folder" / "out.jsonl"
     args = ["explain", "x", "--model", bert_dir, flag, missing]
     if flag != "-o":
         args += ["-o", tmp_path / "rows.jsonl"]

@@ -141,10 +141,10 @@ def test_broken_quote_does_not_swallow_the_following_rows(tmp_path):
     assert good == [Review("b", "second review is good", 2), Review("c", "third one", 3)]
 
 
-def test_broken_quote_counts_as_a_record_for_default_ids(tmp_path):
+def test_broken_quote_counts_as_a_record_for_row_number_ids(tmp_path):
     p = tmp_path / "r.csv"
     p.write_bytes(BROKEN_QUOTE)
-    bad, *good = read(p)
+    bad, *good = read(p, row_ids=True)
     assert isinstance(bad, RowError) and (bad.row, bad.id) == (1, "1") and "at line 2" in bad.error
     assert [(r.id, r.row) for r in good] == [("2", 2), ("3", 3)]
 
@@ -312,3 +312,21 @@ def test_reading_stdin_leaves_stdin_open(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw))
     assert [r.text for r in open_reviews(InputSpec(path="-"))] == ["a", "b"]
     assert not raw.closed
+
+
+def test_the_first_json_object_decides_whether_the_id_key_holds_the_ids(tmp_path):
+    with_ids = tmp_path / "a.jsonl"
+    with_ids.write_text('{"id": 7, "text": "one"}\n{"text": "two"}\n{"id": "x", "text": "three"}\n')
+    first, missing, third = read(with_ids)
+    assert (first.id, third.id) == ("7", "x")
+    assert isinstance(missing, RowError) and missing.row == 2 and "'id' is missing" in missing.error
+    without = tmp_path / "b.jsonl"
+    without.write_text('{"text": "one"}\n{"id": "x", "text": "two"}\n')
+    assert [r.id for r in read(without)] == ["1", "2"]  # row numbers for the whole file
+    assert [r.id for r in read(with_ids, row_ids=True)] == ["1", "2", "3"]
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("text,id\none,k1\ntwo,k2\n")
+    assert [r.id for r in read(csv_file)] == ["k1", "k2"]
+    assert [r.id for r in read(csv_file, row_ids=True)] == ["1", "2"]
+    with pytest.raises(InputError, match="not both"):
+        read(csv_file, row_ids=True, id_field="id")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from saliency_cli.report import page as html_page
 from saliency_cli.report.html import HtmlReport, render_report_from_results, write_html_report
 from saliency_cli.outputs.paths import OutputError
 from saliency_cli.records import RowError, TokenScore
@@ -497,3 +498,21 @@ def test_headless_chromium_renders_malicious_text_as_text(tmp_path):
     shot = tmp_path / "report.png"
     run_chromium(binary, tmp_path, f"--screenshot={shot}", "--window-size=1000,800", "--hide-scrollbars", report.as_uri())
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_predicted_labels_are_listed_in_the_model_label_order_and_settings_fit_their_card():
+    stars = ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
+    probs = {s: 0.2 for s in stars}
+    chosen = ["5 stars", "5 stars", "5 stars", "1 star", "3 stars", "3 stars"]
+    exps = [make_explanation(str(i), "fine words here", label=label, probs=probs) for i, label in enumerate(chosen)]
+    out = io.StringIO()
+    write_html_report(exps, out, run_info={"input": "reviews_hidden.csv"})
+    page = out.getvalue()
+    dist = page.split("<h3>Predicted labels</h3>", 1)[1].split("</div></div>", 1)[0]
+    assert [s for s in re.findall(r'<span class="pn">([^<]+)</span>', dist)] == ["1 star", "3 stars", "5 stars"]
+    chips = re.findall(r'<label for="f\d+">([^<]+)<b>', page)
+    assert chips == ["1 star", "3 stars", "5 stars"]  # not by count (5 stars first)
+    assert '<div class="card wide"><h3>Run settings</h3>' in page  # a card two columns wide ...
+    css = html_page.base_css()
+    assert ".card.wide{grid-column:span 2}" in css and "overflow-wrap:break-word" in css  # ... that breaks no word it can fit
+    assert "overflow-wrap:anywhere;font-family" not in css

@@ -169,9 +169,9 @@ def test_batches_are_cut_where_the_local_runner_cuts_them(tiny_lm, monkeypatch):
     seen: list[list[int]] = []
     real = pipeline.explain_batch
 
-    def spy(ctx, batch):
+    def spy(ctx, batch, *rest):
         seen.append([i.row for i in batch])
-        return real(ctx, batch)
+        return real(ctx, batch, *rest)
 
     monkeypatch.setattr(pipeline, "explain_batch", spy)
     list(pipeline.explain_stream(tiny_lm, items, make_settings(["grad"], batch_size=4)))
