@@ -30,7 +30,8 @@ def _refuse(path: Path, where: str, why: str) -> OutputError:
                        "write to a new --output, or rerun without --resume to start over")
 
 
-def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | None = None) -> ResumeState:
+def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | None = None,
+                finished: bool = False) -> ResumeState:
     reviews: list[tuple[str, int, int | None]] = []  # (id, first byte, row) of each review, in order
     pos = 0
     group: list[dict] = []
@@ -54,6 +55,9 @@ def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | 
         pos += len(line)
     if not reviews:
         return ResumeState(set(), 0, False)
+    if finished:  # a whole file: its last review is whole too, and nothing is redone
+        _check_review(check, group, path, len(data.splitlines()) + 1)
+        return ResumeState({rid for rid, _, _ in reviews}, pos, False, 0)
     cut = _redo_from(reviews, batch_size)
     return ResumeState({rid for rid, _, _ in reviews[:cut]}, reviews[cut][1], False, len(reviews) - cut)
 
@@ -72,7 +76,7 @@ def _redo_from(reviews: list[tuple[str, int, int | None]], batch_size: int | Non
     return last
 
 
-def _scan_csv(data: bytes, path: Path, check: Check | None) -> ResumeState:
+def _scan_csv(data: bytes, path: Path, check: Check | None, finished: bool = False) -> ResumeState:
     text = data.decode("utf-8", "surrogateescape")
     offsets: list[int] = []
 
@@ -109,6 +113,9 @@ def _scan_csv(data: bytes, path: Path, check: Check | None) -> ResumeState:
         record_start = offsets[-1]
     if not done:
         return ResumeState(set(), header_end, True)
+    if finished:  # a whole file: its last review is whole too, and nothing is redone
+        _check_review(check, _first_per_target(group), path, reader.line_num + 1)
+        return ResumeState(set(done), record_start, True, 0)
     done.pop()
     return ResumeState(set(done), group_start, True, 1)
 
@@ -129,8 +136,13 @@ def _first_per_target(rows: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def scan_existing(path: Path, fmt: str, check: Check | None = None, batch_size: int | None = None) -> ResumeState:
-    """Read a partial output: finished ids, and the byte length that holds only whole reviews.
+def scan_existing(path: Path, fmt: str, check: Check | None = None, batch_size: int | None = None,
+                  finished: bool = False) -> ResumeState:
+    """Read an output to resume: finished ids, and the byte length that holds only whole reviews.
+    A ``.partial`` file's last batch (JSONL; its last review for CSV) is redone, as a crash may have
+    cut it; a ``finished`` file (a run that completed) is whole, so nothing in it is redone.
     ``check`` refuses (OutputError) a file holding a record of another run; nothing is changed."""
     data = path.read_bytes()
-    return _scan_csv(data, path, check) if fmt == "csv" else _scan_jsonl(data, path, check, batch_size)
+    if fmt == "csv":
+        return _scan_csv(data, path, check, finished)
+    return _scan_jsonl(data, path, check, batch_size, finished)

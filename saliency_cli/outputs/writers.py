@@ -67,7 +67,8 @@ class ResultWriter:
         header_done = False
         existing = self.partial if self.partial.exists() else self.path if self.path.exists() else None
         if resume and existing is not None:
-            state = scan_existing(existing, self.fmt, check, batch_size)  # refuses before anything is changed
+            # refuses before anything is changed; a file under its final name is a finished run's
+            state = scan_existing(existing, self.fmt, check, batch_size, finished=existing == self.path)
             if existing == self.path:
                 reopen(self.path)
             os.truncate(self.partial, state.keep_bytes)

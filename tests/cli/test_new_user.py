@@ -127,3 +127,15 @@ def test_closing_lines_of_an_interrupted_run_and_its_resume_agree(tmp_path, bert
     assert res.exit_code == 0, res.stderr
     assert "done: 6 rows explained (2 of them again: the last batch of the interrupted run), 4 already done" in res.stderr
     assert out.read_text().splitlines(keepends=True) == lines
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "csv"])
+def test_resuming_a_finished_file_redoes_nothing(tmp_path, bert_dir, ext):
+    out = tmp_path / f"out.{ext}"
+    args = ["explain", "one", "two", "three", "--model", bert_dir, "--method", "grad", "-b", "2", "-o", out]
+    assert run(*args).exit_code == 0
+    before = out.read_bytes()
+    res = run(*args, "--resume")
+    assert res.exit_code == 0, res.stderr
+    assert "done: 0 rows explained, 3 already done (--resume)" in res.stderr
+    assert out.read_bytes() == before
