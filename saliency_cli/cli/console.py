@@ -5,7 +5,6 @@ Data never goes here; stdout (or the output file) carries only results.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 import typer
@@ -92,6 +91,12 @@ def model_table(info: Mapping[str, Any]) -> Table:
         table.add_row(f"band {band.get('label')}", str(band.get("rule", band)))
     for name, value in (info.get("metrics") or {}).items():
         table.add_row(f"held-out {name}", f"{value:.3f}" if isinstance(value, float) else str(value))
-    if info.get("splits"):
-        table.add_row("splits", json.dumps(info["splits"]))
+    splits = info.get("splits") or {}
+    sizes = [(name, splits[key]["snippets"]) for key, name in (("train", "train"), ("val", "validation"), ("test", "test"))
+             if isinstance(splits.get(key), dict) and "snippets" in splits[key]]
+    if sizes:
+        seed = f" (seed {splits['seed']})" if "seed" in splits else ""
+        table.add_row("splits", ", ".join(f"{name} {n:,}" for name, n in sizes) + f" snippets{seed}")
+    if splits.get("method"):
+        table.add_row("split method", str(splits["method"]))
     return table

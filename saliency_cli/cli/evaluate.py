@@ -8,7 +8,7 @@ from typing import Any
 
 from saliency_cli.cli.console import err, fail, plural
 from saliency_cli.cli.display import RunDisplay
-from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, run_settings
+from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, rows_left, run_settings
 from saliency_cli.cli.run import execute
 from saliency_cli.cli.signature import values_of
 from saliency_cli.evaluation.statistics import CAVEAT, Tally, summarize, with_control
@@ -44,8 +44,8 @@ def evaluate(**given: Any) -> None:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
     except (ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
-    display = RunDisplay(expected=None if v["quiet"] else estimate_rows(spec), quiet=v["quiet"], preview=False, top_k=0,
-                         max_length=lm.max_length)
+    expected = None if v["quiet"] else rows_left(estimate_rows(spec), done)
+    display = RunDisplay(expected=expected, quiet=v["quiet"], preview=False, top_k=0, max_length=lm.max_length)
     run = execute(LocalRunner(ctx, in_batch=display.within), items, [*sinks, display], done=done,
                   fail_fast=v["fail_fast"])
     summary = summarize(tally, resamples=v["bootstrap"], seed=0)

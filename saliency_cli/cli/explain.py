@@ -6,7 +6,7 @@ from typing import Any
 
 from saliency_cli.cli.console import err, fail, plural, report_summary
 from saliency_cli.cli.display import RunDisplay
-from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, run_settings
+from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, rows_left, run_settings
 from saliency_cli.cli.run import execute
 from saliency_cli.cli.signature import values_of
 
@@ -49,7 +49,7 @@ def explain(**given: Any) -> None:
         report = HtmlReport(v["html"], run_info={
             "model": lm.name, "device": str(lm.device), "attribute": settings.attribute,
             "normalization": settings.normalization, "input": spec.path or "arguments"})
-    display = RunDisplay(expected=None if v["quiet"] else estimate_rows(spec),
+    display = RunDisplay(expected=None if v["quiet"] else rows_left(estimate_rows(spec), results.done),
                          quiet=v["quiet"], preview=False if v["output_dir"] else v["preview"], top_k=v["top_k"],
                          max_length=lm.max_length)
     sinks = [s for s in (results, errors, report, display) if s is not None]

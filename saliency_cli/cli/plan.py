@@ -52,3 +52,8 @@ def check_outputs(outputs: list[str], errors: str | None, html: str | None, fmt:
             check_writable(path)
     if html is not None:
         check_writable(html, "HTML report")
+
+
+def rows_left(rows: int | None, done: set[str]) -> int | None:
+    """The rows a run has left to explain: the input's (None: unknown), less those --resume found done."""
+    return None if rows is None else max(0, rows - len(done))
