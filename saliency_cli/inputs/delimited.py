@@ -13,7 +13,7 @@ import io
 from itertools import chain
 from typing import IO, Iterator
 
-from saliency_cli.inputs.rows import IdTracker, make_review
+from saliency_cli.inputs.rows import IdTracker, make_review, with_extras
 from saliency_cli.inputs.spec import InputError, InputSpec, header_delimiter
 from saliency_cli.records import Review, RowError
 
@@ -132,7 +132,8 @@ def read_csv(
     line, columns, problem = header
     if problem is not None:
         raise InputError(f"cannot parse the header (line {line}) as CSV: {problem}")
-    missing = [f for f in (spec.text_field, spec.id_field) if f is not None and f not in columns]
+    missing = [f for f in (spec.text_field, spec.id_field, spec.label_field, spec.rationale_field)
+               if f is not None and f not in columns]
     if missing:
         hint = f" (delimiter {sep!r}; set --delimiter if that is wrong)" if len(columns) == 1 else ""
         raise InputError(
@@ -140,12 +141,12 @@ def read_csv(
         )
     text_at = columns.index(spec.text_field)
     id_at = None if spec.id_field is None else columns.index(spec.id_field)
-    return _csv_rows(records, text_at, id_at, spec, ids)
+    return _csv_rows(records, text_at, id_at, spec, ids, columns)
 
 
 def _csv_rows(
     records: Iterator[tuple[int, list[str], str | None]], text_at: int, id_at: int | None, spec: InputSpec,
-    ids: IdTracker,
+    ids: IdTracker, columns: list[str],
 ) -> Iterator[Review | RowError]:
     """Reviews numbered by record (header excluded); a malformed record counts, so later rows keep their numbers."""
     row = 0
@@ -163,4 +164,5 @@ def _csv_rows(
         if problem is not None:
             yield RowError(row, rid, f"malformed CSV at line {line}: {problem}")
             continue
-        yield make_review(fields[text_at], rid, row, ids, spec.text_field)
+        review = make_review(fields[text_at], rid, row, ids, spec.text_field)
+        yield with_extras(review, spec, lambda name: fields[columns.index(name)])

@@ -30,6 +30,8 @@ class InputSpec:
     format: str = "auto"
     text_field: str = "text"
     id_field: str | None = None
+    label_field: str | None = None  # the user's own label, carried to every record
+    rationale_field: str | None = None  # the words a person marked (evaluate's plausibility)
     encoding: str = "utf-8"
     delimiter: str | None = None
 

@@ -14,9 +14,11 @@ from saliency_cli.settings import Settings, resolve_targets
 ADAPTIVE = ("steps",)  # adaptive IG records the steps each review needed
 
 
-def run_check(model: str, model_labels: Sequence[str], settings: Settings) -> Callable[[Mapping[str, Any]], str | None]:
+def run_check(model: str, model_labels: Sequence[str], settings: Settings,
+              labelled: bool = False) -> Callable[[Mapping[str, Any]], str | None]:
     """A function telling why a record (JSONL object or CSV row) does not belong to the run of
-    ``settings`` (as ``engine.prepare`` resolved them) on the model named ``model``, or None."""
+    ``settings`` (as ``engine.prepare`` resolved them) on the model named ``model``, or None;
+    ``labelled``: the run has ``--label-field`` (its records carry ``label``)."""
     params = {r.method.name: dict(r.params) for r in settings.methods}
     labels = {label: i for i, label in enumerate(model_labels)}
 
@@ -41,6 +43,9 @@ def run_check(model: str, model_labels: Sequence[str], settings: Settings) -> Ca
 
     def check(record: Mapping[str, Any]) -> str | None:
         method = record.get("method")
+        if ("label" in record) != labelled:
+            return (f"{'a' if 'label' in record else 'no'} label (--label-field), this run has "
+                    f"{'one' if labelled else 'none'}")
         if method not in params:
             return f"method {method!r}, this run explains {', '.join(params)}"
         if "params" in record:  # a JSONL record

@@ -497,3 +497,15 @@ def test_headless_chromium_renders_malicious_text_as_text(tmp_path):
     shot = tmp_path / "report.png"
     run_chromium(binary, tmp_path, f"--screenshot={shot}", "--window-size=1000,800", "--hide-scrollbars", report.as_uri())
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_the_users_own_label_is_shown_escaped_and_a_disagreement_is_marked():
+    agree = dataclasses.replace(make_explanation("r1", TEXT3, [0.2, 0.0]), label="positive", labelled=True)
+    differ = dataclasses.replace(make_explanation("r2", TEXT2, [0.1] * 6), label=XSS_SCRIPT, labelled=True)
+    missing = dataclasses.replace(make_explanation("r3", TEXT3, [0.2, 0.0]), label=None, labelled=True)
+    root = parse(render([agree, differ, missing]))
+    chips = root.find_all("span", "gold")
+    assert [c.text() for c in chips] == ["label positive", f"label {XSS_SCRIPT}", "no label"]
+    assert ["miss" in c.classes for c in chips] == [False, True, False]
+    assert "1 of 2 agree with the prediction" in root.text()
+    assert not render([make_explanation("r4", TEXT3, [0.2, 0.0])]).count('class="gold')
