@@ -224,3 +224,10 @@ def test_memory_grows_with_the_vocabulary_not_with_the_rows():
         sizes[rows] = _retained(tally)
         assert tally.reviews == rows and len(tally.groups[("ig", "pos")].words) == 150
     assert sizes[5_000] < 1.5 * sizes[500], sizes
+
+
+def test_a_group_is_signed_when_either_part_has_a_negative_score():
+    positive, negative = tally_of([[review("1", "good", [1.0])]]), tally_of([[review("2", "good", [-1.0])]])
+    assert positive.summary()["groups"][0]["signed"] is False
+    positive.merge(negative)
+    assert positive.summary(with_snippets=False)["groups"][0]["signed"] is True

@@ -66,7 +66,10 @@ def test_links_lead_to_sections_that_exist_and_the_csp_allows_the_stylesheet(pag
 def test_tables_and_csv_keep_markup_as_text(page):
     summary, _ = page
     console = Console(record=True, width=200)
-    for table in tables(summary, 5):
+    group, *rest = tables(summary, 5)
+    console.print(group)
+    assert "[bold]rich[/]" in console.export_text()
+    for table in rest:
         console.print(table)
     out = console.export_text()
     assert "[bold]rich[/]" in out and LABEL in out and GOLD in out
