@@ -71,6 +71,16 @@ def confusion_table(confusion: Mapping[str, Any]) -> Table:
     return table
 
 
+def _short(method: str) -> str:
+    """A method's first alias (``ig``) for the narrow mistakes table; its name when it has none or is unknown."""
+    from saliency_cli.report.evaluation_tables import short_name
+
+    try:
+        return short_name(method)
+    except ValueError:
+        return method
+
+
 def mistakes_table(confusion: Mapping[str, Any], cells: int = 8, words: int = 5) -> Table:
     """The largest off-diagonal cells and, per method, the words that most drove those predictions."""
     table = Table(title="largest mistakes: what drove the predicted label (total score over the cell's reviews)",
@@ -82,7 +92,7 @@ def mistakes_table(confusion: Mapping[str, Any], cells: int = 8, words: int = 5)
         for method, found in cell["methods"].items():
             shown = ", ".join(f"{escape(w['word'])} {w['total']:+.2f}" for w in found["words"][:words]) or "-"
             head = (escape(cell["gold"]), escape(cell["predicted"]), f"{cell['reviews']:,}")
-            table.add_row(*(head if first else ("", "", "")), escape(method), shown)
+            table.add_row(*(head if first else ("", "", "")), escape(_short(method)), shown)
             first = False
         if first:
             table.add_row(escape(cell["gold"]), escape(cell["predicted"]), f"{cell['reviews']:,}", "-",
