@@ -91,7 +91,7 @@ def read_all(named: list[tuple[str, str]], options, problems: Problems):
         def on_error(exc: ValueError) -> None:
             bad.append(exc)
             if part.records + part.failed == 0 and len(bad) >= SHOWN_PROBLEMS:
-                raise NotResults(f"{name} holds no explain results ({bad[0]})")
+                raise NotResults(no_results(name, bad[0]))
             problems.add(exc)
 
         try:
@@ -102,8 +102,13 @@ def read_all(named: list[tuple[str, str]], options, problems: Problems):
         except ValueError as exc:
             raise ValueError(str(exc) if str(exc).startswith(name) else f"{name}: {exc}") from None
         if part.records + part.failed == 0 and bad:
-            raise ValueError(f"{name} holds no explain results ({bad[0]})")
+            raise ValueError(no_results(name, bad[0]))
     return total
+
+
+def no_results(name: str, first: ValueError) -> str:
+    return (f"{name} holds no explain results (JSONL records, or the CSV explain writes with its header); "
+            f"first problem: {first}")
 
 
 class NotResults(ValueError):

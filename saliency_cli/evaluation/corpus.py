@@ -53,13 +53,14 @@ class WordStat:
     def __init__(self, snippets: int) -> None:
         self.moments = Moments()
         self.top = self.bottom = 0
-        self.snippets: Best[Snippet] = Best(snippets)
+        self.snippets: Best[Snippet] | None = Best(snippets) if snippets else None  # only for the page
 
     def merge(self, other: "WordStat") -> None:
         self.moments.merge(other.moments)
         self.top += other.top
         self.bottom += other.bottom
-        self.snippets.merge(other.snippets)
+        if self.snippets is not None and other.snippets is not None:
+            self.snippets.merge(other.snippets)
 
 
 class Group:
@@ -80,7 +81,9 @@ def identity(e: Explanation) -> tuple[str, str, str] | None:
 
 
 def _describe(ident: tuple[str, str, str] | None) -> str:
-    return "CSV rows (no model recorded)" if ident is None else f"model {ident[0]!r} ({ident[1]}, normalization {ident[2]})"
+    if ident is None:
+        return "CSV rows (CSV records no model, so they cannot be checked against the others)"
+    return f"rows of model {ident[0]!r} ({ident[1]}, normalization {ident[2]})"
 
 
 class CorpusTally:
@@ -119,7 +122,7 @@ class CorpusTally:
         if not self.identified:
             self.identity, self.identified = ident, True
         elif ident != self.identity:
-            raise MixedRunsError(f"rows of {_describe(ident)} after rows of {_describe(self.identity)}: "
+            raise MixedRunsError(f"{_describe(ident)} after {_describe(self.identity)}: "
                                  "summarize one run's results at a time")
 
     def add_review(self, explanations: Sequence[Explanation]) -> None:
@@ -149,7 +152,7 @@ class CorpusTally:
             stat.top += word in top
             stat.bottom += word in bottom
             group.negative = group.negative or total < 0
-            if keep:
+            if stat.snippets is not None:
                 key = (-abs(total), e.id, at)
                 if stat.snippets.wants(key):
                     stat.snippets.add(key, lambda at=at: snippet(e.id, e.text, e.words[at], scale))
@@ -200,7 +203,7 @@ def _group(method: str, target: str, group: Group, min_count: int, with_snippets
                  "top_share": stat.top / m.n, "bottom_share": stat.bottom / m.n}
         entry["ci"] = list(entry["ci"]) if entry["ci"] is not None else None
         if with_snippets:
-            entry["snippets"] = [s.to_dict() for s in stat.snippets.items()]
+            entry["snippets"] = [s.to_dict() for s in stat.snippets.items()] if stat.snippets is not None else []
         words.append(entry)
     words.sort(key=lambda w: (-w["mean"], w["word"]))
     return {"method": method, "target": target, "reviews": group.reviews, "signed": group.negative, "words": words}
