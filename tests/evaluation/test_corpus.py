@@ -231,3 +231,16 @@ def test_a_group_is_signed_when_either_part_has_a_negative_score():
     assert positive.summary()["groups"][0]["signed"] is False
     positive.merge(negative)
     assert positive.summary(with_snippets=False)["groups"][0]["signed"] is True
+
+
+def test_the_python_api_summarizes_explanations_and_saved_files_alike(tmp_path):
+    import saliency_cli
+    from saliency_cli.outputs.formats import jsonl_lines
+
+    reviews = list(generated(40, seed=5))
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(jsonl_lines(group) for group in reviews))
+    flat = [e for group in reviews for e in group]
+    expected = tally_of(reviews, min_count=2).summary()
+    assert saliency_cli.summarize(flat, min_count=2) == expected
+    assert saliency_cli.summarize(str(path), min_count=2) == expected == saliency_cli.summarize([path], min_count=2)
