@@ -17,12 +17,17 @@ SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class Review:
     """One input review: its id, its text, the 1-based row it came from and, when known, the file it
-    was read from (``source``)."""
+    was read from (``source``). With ``--label-field``, ``labelled`` is set and ``label`` holds the
+    user's own label (None where the row has none); with ``--rationale-field``, ``rationale`` holds
+    the words a person marked, as JSON text (parsed by ``evaluation.plausibility``)."""
 
     id: str
     text: str
     row: int
     source: str | None = None
+    label: str | None = None
+    labelled: bool = False
+    rationale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,9 @@ class Explanation:
     row: int | None = None
     windows: int = 1
     faithfulness: Mapping[str, Any] | None = None  # --faithfulness only (README, "Output schema")
+    label: str | None = None  # the user's own label (--label-field); written only when ``labelled``
+    labelled: bool = False
+    plausibility: Mapping[str, Any] | None = None  # evaluate --rationale-field only
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record (see README, "Output schema")."""
@@ -145,6 +153,10 @@ class Explanation:
         }
         if self.faithfulness is not None:
             out["faithfulness"] = dict(self.faithfulness)
+        if self.labelled:
+            out["label"] = self.label
+        if self.plausibility is not None:
+            out["plausibility"] = dict(self.plausibility)
         return out
 
     @classmethod
@@ -168,6 +180,9 @@ class Explanation:
             delta=d.get("delta"),
             windows=int(d.get("windows", 1)),
             faithfulness=d.get("faithfulness"),
+            label=None if d.get("label") is None else str(d["label"]),
+            labelled="label" in d,
+            plausibility=d.get("plausibility"),
             tokens=tuple(
                 TokenScore(t["token"], int(t["start"]), int(t["end"]), float(t["score"]), bool(t["special"]))
                 for t in d["tokens"]

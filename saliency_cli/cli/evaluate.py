@@ -53,11 +53,9 @@ def evaluate(**given: Any) -> None:
                     "targets": list(settings.targets),
                     "failed": run.failed, "interrupted": run.interrupted})
     _emit(summary, v["summary"], v["html"], v["quiet"])
+    _rationale_notes(tally)
     if not v["quiet"]:
-        written = [("summary", v["summary"]), ("HTML page", v["html"]), ("scored rows", None if run.interrupted else output)]
-        for what, path in written:
-            if path is not None and path != "-":
-                err.print(f"{what}: {path}", markup=False)
+        _say_written(v["summary"], v["html"], None if run.interrupted else output)
     if run.interrupted:
         err.print(f"interrupted: the summary covers the {plural(tally.reviews, 'review')} finished"
                   + (f"; rerun with --resume to continue ({output})" if output else ""), markup=False)
@@ -65,6 +63,22 @@ def evaluate(**given: Any) -> None:
     if run.failed and not v["quiet"]:
         err.print(f"{plural(run.failed, 'row')} failed and are not in the summary", markup=False)
     raise typer.Exit(run.exit_code)
+
+
+def _say_written(summary: str | None, html: str | None, rows: str | None) -> None:
+    """Name the files the run wrote (not stdout)."""
+    for what, path in (("summary", summary), ("HTML page", html), ("scored rows", rows)):
+        if path is not None and path != "-":
+            err.print(f"{what}: {path}", markup=False)
+
+
+def _rationale_notes(tally: Tally) -> None:
+    """Reviews whose rationale names words they lack (or cannot be read), one line each: reported, not fatal."""
+    for row, rid, what in tally.notes:
+        err.print(f"note: row {row}" + (f" (id {rid})" if rid != str(row) else "") + f": {what}", markup=False)
+    if tally.note_count > len(tally.notes):
+        err.print(f"note: ... {plural(tally.note_count - len(tally.notes), 'more review')} with such a rationale",
+                  markup=False)
 
 
 def _check_outputs(v: dict[str, Any]) -> None:
@@ -97,10 +111,11 @@ def _sinks(v: dict[str, Any], model: str, labels: Any, settings: Any) -> tuple[T
     tally = Tally([r.method.name for r in settings.methods])
     sinks: list[Any] = [tally]
     done: set[str] = set()
+    labelled = v["label_field"] is not None
     if v["output"] is not None:
         rows = Outputs([v["output"]], None, "token", v["resume"],
-                       check=run_check(model, labels, settings) if v["resume"] else None,
-                       batch_size=settings.batch_size)
+                       check=run_check(model, labels, settings, labelled) if v["resume"] else None,
+                       batch_size=settings.batch_size, labelled=labelled)
         done = rows.done
         if v["resume"]:
             _tally_done(tally, rows)
@@ -126,11 +141,14 @@ def _emit(summary: dict, summary_path: str | None, html: str | None, quiet: bool
     """The tables on stderr, then the summary JSON and the HTML page where asked."""
     from saliency_cli.outputs.atomic import open_text
     from saliency_cli.report.evaluation_page import render_page
-    from saliency_cli.report.evaluation_tables import metrics_table, wins_table
+    from saliency_cli.report.evaluation_tables import metrics_table, plausibility_table, wins_table
 
     if not quiet:
         err.print(metrics_table(summary))
         err.print(wins_table(summary))
+        plausible = plausibility_table(summary)
+        if plausible is not None:
+            err.print(plausible)
         err.print(f"note: {CAVEAT}", markup=False)
     try:
         if summary_path is not None:

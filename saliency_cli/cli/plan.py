@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from saliency_cli.inputs import InputSpec, stdin_is_piped
-from saliency_cli.model import ModelSpec
 from saliency_cli.options import INPUT, MODEL, OPTIONS, SETTINGS, destined
 from saliency_cli.outputs.formats import output_format
 from saliency_cli.outputs.paths import OutputError, check_writable, is_stdout
@@ -32,8 +31,11 @@ def input_spec(values: Mapping[str, Any]) -> InputSpec:
     return InputSpec(**fields)
 
 
-def model_spec(values: Mapping[str, Any], device: str | None = None) -> ModelSpec:
-    """How to load the model; ``device`` overrides ``--device`` (the Ray driver checks on its CPU)."""
+def model_spec(values: Mapping[str, Any], device: str | None = None) -> Any:
+    """How to load the model (a ``model.ModelSpec``); ``device`` overrides ``--device`` (the Ray driver
+    checks on its CPU). torch is imported here, not when the CLI starts: report and summarize need none."""
+    from saliency_cli.model import ModelSpec
+
     fields = destined(values, MODEL)
     if device is not None:
         fields["device"] = device

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from saliency_cli.evaluation import faithfulness as faith
+from saliency_cli.evaluation.plausibility import plausibility, read_rationale
 from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows
 from saliency_cli.engine.encoding import Encoded
 from saliency_cli.model.loading import LoadedModel
@@ -56,7 +57,7 @@ def explanations(lm: LoadedModel, s: Scored, settings: Settings, normalization: 
                 target=Target(lm.labels[t], t),
                 tokens=tok_records, words=word_records, truncated=enc.dropped > 0,
                 dropped_tokens=enc.dropped, delta=s.delta.get((name, t)), windows=enc.n_windows,
-                faithfulness=s.faith.get((name, t)),
+                faithfulness=s.faith.get((name, t)), label=review.label, labelled=review.labelled,
             ))
     return out
 
@@ -73,4 +74,7 @@ def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Out
         if settings.faithfulness:
             skip = faith.skipped(settings.faithfulness_baseline, WINDOWED)  # the rule asked for, resolved
             records = [replace(r, faithfulness=skip) for r in records]
+    if first.review.rationale is not None:  # evaluate --rationale-field: no model evaluation needed
+        rationale = read_rationale(first.review.rationale)
+        records = [replace(r, plausibility=plausibility(r.text, r.words, rationale)) for r in records]
     return Outcome(review=first.review, explanations=records, truncated=first.dropped > 0)

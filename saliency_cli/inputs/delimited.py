@@ -13,7 +13,7 @@ import io
 from itertools import chain
 from typing import IO, Iterator
 
-from saliency_cli.inputs.rows import IdTracker, make_review
+from saliency_cli.inputs.rows import IdTracker, make_review, with_extras
 from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec, header_delimiter
 from saliency_cli.records import Review, RowError
 
@@ -132,7 +132,8 @@ def read_csv(
     line, columns, problem = header
     if problem is not None:
         raise InputError(f"cannot parse the header (line {line}) as CSV: {problem}")
-    missing = [f for f in (spec.text_field, spec.id_field) if f is not None and f not in columns]
+    missing = [f for f in (spec.text_field, spec.id_field, spec.label_field, spec.rationale_field)
+               if f is not None and f not in columns]
     if missing:
         hint = f" (delimiter {sep!r}; set --delimiter if that is wrong)" if len(columns) == 1 else ""
         raise InputError(
@@ -143,13 +144,12 @@ def read_csv(
     if id_field is None and not spec.row_ids and DEFAULT_ID in columns:
         id_field = DEFAULT_ID
     id_at = None if id_field is None else columns.index(id_field)
-    return _csv_rows(records, text_at, id_at, id_field, spec, ids)
+    return _csv_rows(records, text_at, id_at, id_field, spec, ids, columns)
 
 
 def _csv_rows(
     records: Iterator[tuple[int, list[str], str | None]], text_at: int, id_at: int | None, id_field: str | None,
-    spec: InputSpec,
-    ids: IdTracker,
+    spec: InputSpec, ids: IdTracker, columns: list[str],
 ) -> Iterator[Review | RowError]:
     """Reviews numbered by record (header excluded); a malformed record counts, so later rows keep their numbers."""
     row = 0
@@ -167,4 +167,5 @@ def _csv_rows(
         if problem is not None:
             yield RowError(row, rid, f"malformed CSV at line {line}: {problem}")
             continue
-        yield make_review(fields[text_at], rid, row, ids, spec.text_field)
+        review = make_review(fields[text_at], rid, row, ids, spec.text_field)
+        yield with_extras(review, spec, lambda name: fields[columns.index(name)])

@@ -7,7 +7,7 @@ import json
 from itertools import chain
 from typing import IO, Iterator
 
-from saliency_cli.inputs.rows import IdTracker, decode, make_review
+from saliency_cli.inputs.rows import IdTracker, decode, make_review, with_extras
 from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
@@ -25,11 +25,14 @@ def read_text(stream: IO[bytes], encoding: str, ids: IdTracker) -> Iterator[Revi
         yield make_review(line, str(row), row, ids, "text")
 
 
-def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker) -> Iterator[Review | RowError]:
+def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker,
+               seen: set[str] | None = None) -> Iterator[Review | RowError]:
     """One review per JSON object. The ids: ``--id-field``'s key, else the key ``id`` when the first
-    object has one (``--row-ids`` turns that off), else the line number."""
+    object has one (``--row-ids`` turns that off), else the line number. With a label or rationale
+    field, the keys of every object go to ``seen``."""
     id_field = spec.id_field
     decided = id_field is not None or spec.row_ids
+    extras = spec.label_field is not None or spec.rationale_field is not None
     for row, raw in enumerate(stream, start=1):
         if row == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
@@ -58,19 +61,29 @@ def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker
         if spec.text_field not in obj:
             yield RowError(row, rid, f"the text field {spec.text_field!r} is missing; fields here: {', '.join(obj)}")
             continue
-        yield make_review(obj[spec.text_field], rid, row, ids, spec.text_field)
+        if extras and seen is not None:
+            seen.update(obj)
+        yield with_extras(make_review(obj[spec.text_field], rid, row, ids, spec.text_field), spec, obj.get)
 
 
-def check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe: int = 100) -> Iterator[Review | RowError]:
-    """If none of the first ``probe`` JSON objects has the text field, the field name is wrong: fail now."""
+def check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe: int = 100,
+                      seen: set[str] | None = None) -> Iterator[Review | RowError]:
+    """If none of the first ``probe`` JSON objects has the text field, the field name is wrong: fail now.
+    Likewise a label or rationale key that none of them has (``seen``, filled by ``read_jsonl``)."""
+    wanted = {f for f in (spec.label_field, spec.rationale_field) if f is not None}
     buffered: list[Review | RowError] = []
     for item in items:
         buffered.append(item)
-        if isinstance(item, Review) or len(buffered) >= probe:
+        if (isinstance(item, Review) and wanted <= (seen or set())) or len(buffered) >= probe:
             break
     missing = [b for b in buffered if isinstance(b, RowError) and "is missing; fields here:" in b.error]
     if missing and not any(isinstance(b, Review) for b in buffered):
         fields = missing[0].error.split("fields here:", 1)[1].strip()
         raise InputError(f"field {spec.text_field!r} not found in the JSON objects; available fields: {fields}")
+    absent = sorted(wanted - (seen or set()))
+    if absent and any(isinstance(b, Review) for b in buffered):
+        flag = "--label-field" if absent[0] == spec.label_field else "--rationale-field"
+        raise InputError(f"{flag}: key {absent[0]!r} is in none of the first {len(buffered)} JSON objects; "
+                         f"keys there: {', '.join(sorted(seen or ()))}")
     return chain(buffered, items)
 

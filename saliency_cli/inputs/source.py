@@ -89,6 +89,7 @@ def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
     if spec.path is None:
         if not spec.texts:
             raise InputError("no reviews given: pass TEXT arguments or --input PATH (- for stdin)")
+        _no_fields(spec, "review TEXT arguments")
         return iter([make_review(t, str(i), i, ids, "text") for i, t in enumerate(spec.texts, start=1)])
     if spec.path == "-":
         raw = _stdin_binary()
@@ -109,9 +110,11 @@ def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
             raise InputError(f"the input is empty: {spec.path if spec.path != '-' else 'stdin'}")
         fmt = spec.format if spec.format != "auto" else detect_format(spec.path, head, spec.text_field)
         if fmt == "text":
+            _no_fields(spec, "text input")
             items = read_text(stream, encoding, ids)
         elif fmt == "jsonl":
-            items = check_jsonl_field(read_jsonl(stream, spec, encoding, ids), spec)
+            seen: set[str] = set()
+            items = check_jsonl_field(read_jsonl(stream, spec, encoding, ids, seen), spec, seen=seen)
         else:
             items = read_csv(stream, spec, fmt, head, encoding, ids)
     except BaseException:
@@ -119,6 +122,13 @@ def open_reviews(spec: InputSpec) -> Iterator[Review | RowError]:
         raise
     return _closing(items, stream)
 
+
+
+def _no_fields(spec: InputSpec, what: str) -> None:
+    """A label or rationale field needs an input with fields (CSV or JSONL): InputError otherwise."""
+    for flag, name in (("--label-field", spec.label_field), ("--rationale-field", spec.rationale_field)):
+        if name is not None:
+            raise InputError(f"{flag} {name!r} needs CSV or JSONL input with that column or key, not {what}")
 
 
 def _closing(items: Iterator[Review | RowError], stream: IO[bytes]) -> Iterator[Review | RowError]:

@@ -34,6 +34,8 @@ class InputSpec:
     text_field: str = "text"
     id_field: str | None = None  # None: the column/key DEFAULT_ID when the input has one, else row numbers
     row_ids: bool = False  # row numbers as ids even when the input has a DEFAULT_ID column
+    label_field: str | None = None  # the user's own label, carried to every record
+    rationale_field: str | None = None  # the words a person marked (evaluate's plausibility)
     encoding: str = "utf-8"
     delimiter: str | None = None
 

@@ -17,6 +17,13 @@ EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "
 LEVELS = ("token", "word")  # CSV rows, and what a report or preview highlights
 TOKEN_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "token", "start", "end", "score", "special")
 WORD_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "word", "start", "end", "score")
+LABEL_COLUMN = "label"  # last, in runs with --label-field only (other runs' CSV is unchanged)
+
+
+def columns(level: str, labelled: bool = False) -> tuple[str, ...]:
+    """The CSV columns at ``level``, with the user's label last in a labelled run."""
+    base = TOKEN_COLUMNS if level == "token" else WORD_COLUMNS
+    return base + (LABEL_COLUMN,) if labelled else base
 
 
 def check_level(level: str, what: str = "--level") -> None:
@@ -49,17 +56,18 @@ def jsonl_lines(explanations: Sequence[Explanation]) -> str:
     return "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in explanations)
 
 
-def csv_rows(explanations: Sequence[Explanation], level: str) -> list[list[object]]:
-    """Long-form rows: one per token (or word) of each explanation."""
+def csv_rows(explanations: Sequence[Explanation], level: str, labelled: bool = False) -> list[list[object]]:
+    """Long-form rows: one per token (or word) of each explanation (the label last when ``labelled``)."""
     rows: list[list[object]] = []
     for e in explanations:
         prob = round(float(e.prediction.probs.get(e.prediction.label, 0.0)), 6)
         head = [e.id, e.method, e.target.label, e.prediction.label, prob]
+        tail = [e.label if e.label is not None else ""] if labelled else []
         if level == "word":
-            rows.extend(head + [i, w.word, w.start, w.end, w.score] for i, w in enumerate(e.words))
+            rows.extend(head + [i, w.word, w.start, w.end, w.score] + tail for i, w in enumerate(e.words))
         else:
             rows.extend(
-                head + [i, t.token, t.start, t.end, t.score, int(t.special)] for i, t in enumerate(e.tokens)
+                head + [i, t.token, t.start, t.end, t.score, int(t.special)] + tail for i, t in enumerate(e.tokens)
             )
     return rows
 
@@ -71,11 +79,11 @@ def csv_text(rows: Sequence[Sequence[object]]) -> str:
     return buf.getvalue()
 
 
-def csv_header(level: str) -> str:
+def csv_header(level: str, labelled: bool = False) -> str:
     """The header line of the long-form CSV at ``level``."""
-    return csv_text([TOKEN_COLUMNS if level == "token" else WORD_COLUMNS])
+    return csv_text([columns(level, labelled)])
 
 
-def render(explanations: Sequence[Explanation], fmt: str, level: str) -> str:
+def render(explanations: Sequence[Explanation], fmt: str, level: str, labelled: bool = False) -> str:
     """All records of one review in ``fmt`` (JSONL lines, or CSV rows without the header)."""
-    return jsonl_lines(explanations) if fmt == "jsonl" else csv_text(csv_rows(explanations, level))
+    return jsonl_lines(explanations) if fmt == "jsonl" else csv_text(csv_rows(explanations, level, labelled))

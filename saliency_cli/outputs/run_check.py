@@ -16,11 +16,12 @@ ADAPTIVE = ("steps",)  # adaptive IG records the steps each review needed
 
 
 def run_check(model: str, model_labels: Sequence[str], settings: Settings,
-              check_dtype: bool = True) -> Callable[[Mapping[str, Any]], str | None]:
+              labelled: bool = False, check_dtype: bool = True) -> Callable[[Mapping[str, Any]], str | None]:
     """A function telling why a record (JSONL object or CSV row) does not belong to the run of
     ``settings`` (as ``engine.prepare`` resolved them) on the model named ``model``, or None.
-    ``check_dtype`` False when this process cannot know the precision the records are made in (GPU
-    workers resolving ``--dtype`` on their own device)."""
+    ``labelled``: the run has ``--label-field`` (its records carry ``label``). ``check_dtype`` False
+    when this process cannot know the precision the records are made in (GPU workers resolving
+    ``--dtype`` on their own device)."""
     want_dtype = settings.dtype if check_dtype else None
     params = {r.method.name: dict(r.params) for r in settings.methods}
     labels = {label: i for i, label in enumerate(model_labels)}
@@ -46,6 +47,9 @@ def run_check(model: str, model_labels: Sequence[str], settings: Settings,
 
     def check(record: Mapping[str, Any]) -> str | None:
         method = record.get("method")
+        if ("label" in record) != labelled:
+            return (f"{'a' if 'label' in record else 'no'} label (--label-field), this run has "
+                    f"{'one' if labelled else 'none'}")
         if method not in params:
             return f"method {method!r}, this run explains {', '.join(params)}"
         if "params" in record:  # a JSONL record

@@ -30,9 +30,9 @@ class ResultWriter:
     """
 
     def __init__(self, path: str | None, fmt: str, level: str = "token", resume: bool = False,
-                 check: Check | None = None, batch_size: int | None = None):
+                 check: Check | None = None, batch_size: int | None = None, labelled: bool = False):
         check_level(level)
-        self.fmt, self.level = fmt, level
+        self.fmt, self.level, self.labelled = fmt, level, labelled
         self.path = None if is_stdout(path) else Path(path)  # type: ignore[arg-type]
         self.partial: Path | None = None
         self.done: set[str] = set()
@@ -47,7 +47,7 @@ class ResultWriter:
         else:
             header_done = self._open_partial(resume, check, batch_size)
         if fmt == "csv" and not header_done:
-            self._write(csv_header(level))
+            self._write(csv_header(level, labelled))
 
     def _open_stream(self) -> None:
         if self.path is None:
@@ -96,7 +96,7 @@ class ResultWriter:
         """Write all records of one review in one block (none if this file already holds the review)."""
         if not explanations or explanations[0].id in self.done:
             return
-        self._write(render(explanations, self.fmt, self.level))
+        self._write(render(explanations, self.fmt, self.level, self.labelled))
 
     def close(self, complete: bool) -> None:
         """Flush; on a complete run rename ``.partial`` to the final name, else keep it for --resume."""
@@ -117,7 +117,7 @@ class Outputs:
     """
 
     def __init__(self, paths: Sequence[str], fmt: str | None, level: str, resume: bool, check: Check | None = None,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, labelled: bool = False):
         paths = list(paths) or ["-"]
         if sum(is_stdout(p) for p in paths) > 1:
             raise OutputError("only one output can go to stdout ('-')")
@@ -128,7 +128,7 @@ class Outputs:
         try:
             for p in paths:
                 self.writers.append(ResultWriter(p, output_format(p, fmt), level=level, resume=resume, check=check,
-                                                 batch_size=batch_size))
+                                                 batch_size=batch_size, labelled=labelled))
         except OutputError:
             self.close(complete=False)
             raise

@@ -44,6 +44,7 @@ class ReportStats:
         self.unsigned = False
         self.errors: list[RowError] = []  # the first SHOWN_ERRORS
         self.error_count = 0
+        self.gold = self.gold_agree = 0  # reviews with the user's own label, and those the model agrees with
 
     def label_class(self, label: str) -> str:
         """Stable CSS class for a predicted label (``L0``, ``L1``, ... by first appearance)."""
@@ -58,6 +59,9 @@ class ReportStats:
         for label in (*group[0].prediction.probs, group[0].prediction.label):
             self.label_order.setdefault(label, len(self.label_order))
         self.truncated += any(e.truncated for e in group)
+        if group[0].label is not None:
+            self.gold += 1
+            self.gold_agree += group[0].label == group[0].prediction.label
         for e in group:
             self.explanations += 1
             self.models[e.model or "unknown (from CSV)"] += 1
@@ -179,6 +183,8 @@ def _settings_card(stats: ReportStats, run_info: Mapping[str, Any] | None) -> st
     if len(stats.normalizations) == 1:
         settings["normalization"] = next(iter(stats.normalizations))
     settings["truncated reviews"] = stats.truncated
+    if stats.gold:
+        settings["your labels"] = f"{stats.gold_agree:,} of {stats.gold:,} agree with the prediction"
     if stats.error_count:
         settings["failed rows"] = stats.error_count
     settings.update(run_info or {})

@@ -100,3 +100,30 @@ def test_resume_counts_the_rows_already_written(bert_dir, reviews_file, tmp_path
         for k, v in resumed["methods"][m].pop("curve").items():
             assert v == pytest.approx(want[k], abs=1e-12)
     assert resumed == whole
+
+
+def test_rationales_add_plausibility_and_a_bad_rationale_is_reported_not_fatal(bert_dir, tmp_path):
+    path = tmp_path / "reviews.jsonl"
+    given = [{"text": REVIEWS[0], "why": ["terrible", "battery"], "stars": "negative"},
+             {"text": REVIEWS[1], "why": [[4, 10]]},  # "screen"
+             {"text": REVIEWS[2], "why": ["awful", "unicorn"]},
+             {"text": REVIEWS[3], "why": "not json"},
+             {"text": REVIEWS[4]}]
+    path.write_text("".join(json.dumps(g) + "\n" for g in given))
+    out = {k: tmp_path / f"out.{k}" for k in ("json", "html", "jsonl")}
+    res = run(path, "--model", bert_dir, "--method", "gxi", "--rationale-field", "why", "--label-field", "stars",
+              "--summary", out["json"], "--html", out["html"], "-o", out["jsonl"], "--bootstrap", 50)
+    assert res.exit_code == 0, res.stderr
+    assert "plausibility against your rationales" in res.stderr
+    assert "row 3: rationale entries not found in the review: 'unicorn'" in res.stderr
+    assert "row 4: unreadable rationale: not JSON" in res.stderr
+    rows = [json.loads(line) for line in out["jsonl"].read_text().splitlines()]
+    assert [r["label"] for r in rows[::2]] == ["negative", None, None, None, None]
+    assert [r.get("plausibility") is not None for r in rows[::2]] == [True] * 4 + [False]
+    first = rows[0]
+    top2 = {w["word"] for w in sorted(first["words"], key=lambda w: -w["score"])[:2]}
+    assert first["plausibility"]["token_f1"] == len(top2 & {"terrible", "battery"}) / 2
+    assert rows[2]["plausibility"]["k"] == 1 and rows[2]["plausibility"]["unmatched"] == []
+    summary = json.loads(out["json"].read_text())
+    assert summary["methods"]["gradient-x-input"]["token_f1"]["n"] == 3 and summary["rationale_problems"] == 2
+    assert "token F1" in out["html"].read_text()

@@ -330,3 +330,33 @@ def test_the_first_json_object_decides_whether_the_id_key_holds_the_ids(tmp_path
     assert [r.id for r in read(csv_file, row_ids=True)] == ["1", "2"]
     with pytest.raises(InputError, match="not both"):
         read(csv_file, row_ids=True, id_field="id")
+
+
+def test_label_and_rationale_fields_of_csv_and_jsonl_missing_values_are_null(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text('text,stars,why\ngood one,5 stars,"[""good""]"\nbad one,,\n')
+    out = read(p, label_field="stars", rationale_field="why")
+    assert [(r.label, r.labelled, r.rationale) for r in out] == [("5 stars", True, '["good"]'), (None, True, None)]
+    j = tmp_path / "r.jsonl"
+    j.write_text('{"text": "a", "stars": 5, "why": ["a"]}\n{"text": "b", "stars": null}\n{"text": "c"}\n'
+                 '{"text": "d", "stars": "  "}\n{"text": "e", "stars": true}\n')
+    out = read(j, label_field="stars", rationale_field="why")
+    assert [r.label for r in out] == ["5", None, None, None, "true"]
+    assert [r.rationale for r in out] == ['["a"]', None, None, None, None]
+    assert read(j)[0] == Review("1", "a", 1)  # no label field: records stay unlabelled
+
+
+def test_a_label_field_the_input_does_not_have_is_refused_before_any_work(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("text,stars\ngood,5\n")
+    with pytest.raises(InputError, match="column 'star' not found"):
+        read(p, label_field="star")
+    j = tmp_path / "r.jsonl"
+    j.write_text('{"text": "good", "stars": 5}\n')
+    with pytest.raises(InputError, match="--rationale-field: key 'why' is in none of the first 1 JSON objects; "
+                                         "keys there: stars, text"):
+        read(j, rationale_field="why")
+    t = tmp_path / "r.txt"
+    t.write_text("good\n")
+    with pytest.raises(InputError, match="--label-field 'stars' needs CSV or JSONL input"):
+        read(t, label_field="stars")

@@ -79,3 +79,23 @@ def test_output_format_and_errors(tmp_path):
         ResultWriter("-", "jsonl", resume=True)
     with pytest.raises(OutputError, match="does not exist"):
         ResultWriter(str(tmp_path / "no" / "o.jsonl"), "jsonl")
+
+
+def test_a_labelled_run_adds_a_label_column_and_its_records_read_back(tmp_path):
+    import dataclasses
+
+    from saliency_cli.outputs.saved import read_results
+
+    exps = [dataclasses.replace(make("a"), label="5 stars", labelled=True),
+            dataclasses.replace(make("b"), label=None, labelled=True)]
+    for level in ("word", "token"):
+        path = tmp_path / f"{level}.csv"
+        w = ResultWriter(str(path), "csv", level=level, labelled=True)
+        for e in exps:
+            w.write([e])
+        w.close(complete=True)
+        rows = list(csv.DictReader(path.open()))
+        assert list(rows[0])[-1] == "label" and [r["label"] for r in rows][::len(rows) // 2] == ["5 stars", ""]
+        back = list(read_results(path))
+        assert [(e.label, e.labelled) for e in back] == [("5 stars", True), (None, True)]
+    assert json.loads(json.dumps(exps[1].to_dict()))["label"] is None and "label" not in make("c").to_dict()

@@ -516,3 +516,15 @@ def test_predicted_labels_are_listed_in_the_model_label_order_and_settings_fit_t
     css = html_page.base_css()
     assert ".card.wide{grid-column:span 2}" in css and "overflow-wrap:break-word" in css  # ... that breaks no word it can fit
     assert "overflow-wrap:anywhere;font-family" not in css
+
+
+def test_the_users_own_label_is_shown_escaped_and_a_disagreement_is_marked():
+    agree = dataclasses.replace(make_explanation("r1", TEXT3, [0.2, 0.0]), label="positive", labelled=True)
+    differ = dataclasses.replace(make_explanation("r2", TEXT2, [0.1] * 6), label=XSS_SCRIPT, labelled=True)
+    missing = dataclasses.replace(make_explanation("r3", TEXT3, [0.2, 0.0]), label=None, labelled=True)
+    root = parse(render([agree, differ, missing]))
+    chips = root.find_all("span", "gold")
+    assert [c.text() for c in chips] == ["label positive", f"label {XSS_SCRIPT}", "no label"]
+    assert ["miss" in c.classes for c in chips] == [False, True, False]
+    assert "1 of 2 agree with the prediction" in root.text()
+    assert not render([make_explanation("r4", TEXT3, [0.2, 0.0])]).count('class="gold')

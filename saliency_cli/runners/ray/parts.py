@@ -36,6 +36,7 @@ class PartSpec:
     fmt: str = "jsonl"
     level: str = "token"
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    labelled: bool = False  # --label-field: CSV parts get the label column
 
     def name(self, first_row: int) -> str:
         """Named by the block's first row and the run: a retried block rewrites its own part (the same
@@ -45,9 +46,9 @@ class PartSpec:
 
 def write_part(spec: PartSpec, first_row: int, explanations: Sequence[Explanation]) -> str:
     """Write one block's records to its part (atomically); returns the part's file name."""
-    text = render(explanations, spec.fmt, spec.level)
+    text = render(explanations, spec.fmt, spec.level, spec.labelled)
     if spec.fmt == "csv":
-        text = csv_header(spec.level) + text
+        text = csv_header(spec.level, spec.labelled) + text
     name = spec.name(first_row)
     write_whole(Path(spec.folder) / name, text.encode("utf-8", "surrogateescape"))
     return name
@@ -104,7 +105,8 @@ class OutputDir:
         self.close(ending == COMPLETE)
 
     @classmethod
-    def open(cls, folder: str, fmt: str | None, level: str, resume: bool, check: Check | None = None) -> "OutputDir":
+    def open(cls, folder: str, fmt: str | None, level: str, resume: bool, check: Check | None = None,
+             labelled: bool = False) -> "OutputDir":
         """Create or reuse ``folder``; OutputError if it holds parts and this is not ``--resume``."""
         fmt = fmt or "jsonl"
         if fmt not in OUTPUT_FORMATS:
@@ -117,7 +119,7 @@ class OutputDir:
             raise OutputError(f"cannot create --output-dir {folder}: {exc.strerror}") from None
         if not os.access(path, os.W_OK | os.X_OK):
             raise OutputError(f"cannot write --output-dir {folder}: permission denied")
-        out = cls(PartSpec(str(path), fmt, level))
+        out = cls(PartSpec(str(path), fmt, level, labelled=labelled))
         existing = sorted(path.glob(f"part-*.{fmt}"))
         if existing and not resume:
             raise OutputError(f"--output-dir {folder} already holds {len(existing)} parts: pass --resume to "
