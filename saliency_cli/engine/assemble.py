@@ -69,7 +69,9 @@ def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Out
         records = explanations(lm, parts[0], settings, settings.normalization)
     else:
         per_part = [explanations(lm, s, settings, "none") for s in parts]
-        records = [apply_normalization(stitch_windows(list(group)), settings.normalization) for group in zip(*per_part)]
+        method = {r.method.name: r.method for r in settings.methods}
+        records = [apply_normalization(stitch_windows(group, method[group[0].method].window_params(
+            [w.params for w in group])), settings.normalization) for group in zip(*per_part)]
         if settings.faithfulness:
             skip = faith.skipped(settings.faithfulness_baseline, WINDOWED)  # the rule asked for, resolved
             records = [replace(r, faithfulness=skip) for r in records]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 from saliency_cli.options import BY_NAME
 from saliency_cli.records import Explanation, TokenScore, WordScore
@@ -121,18 +121,20 @@ def _most_central(windows: Sequence[Sequence[Span]], bounds: Sequence[tuple[int,
     return sorted(kept, key=lambda sp: sp.start)
 
 
-def stitch_windows(windows: Sequence[Explanation]) -> Explanation:
+def stitch_windows(windows: Sequence[Explanation], params: Mapping[str, Any] | None = None) -> Explanation:
     """One explanation of a long review from the explanations of its overlapping windows (raw scores).
 
     Each token and word takes its score from the window in which it is most central (most context
     on both sides); special tokens of the windows are dropped. ``delta`` is the window delta of
-    largest magnitude, a bound on how far any window is from completeness.
+    largest magnitude, a bound on how far any window is from completeness. ``params`` are the
+    review's (the method's ``window_params``); the first window's by default.
     """
     content = [[t for t in w.tokens if not t.special and t.end > t.start] for w in windows]
     bounds = [(c[0].start, c[-1].end) if c else (0, 0) for c in content]
     deltas = [w.delta for w in windows if w.delta is not None]
     return replace(
         windows[0],
+        params=dict(windows[0].params if params is None else params),
         tokens=tuple(_most_central(content, bounds)),
         words=tuple(_most_central([w.words for w in windows], bounds)),
         delta=max(deltas, key=abs) if deltas else None,
