@@ -32,7 +32,7 @@ def explain(**given: Any) -> None:
         spec = input_spec(v)
         settings = run_settings(v)
         outputs = list(v["output"] or ["-"])
-        check_outputs(outputs, v["errors"], v["html"], v["output_format"])
+        check_outputs(outputs, v["errors"], v["html"], v["output_format"], settings.faithfulness)
         items = open_reviews(spec)
         quiet_transformers()
         lm = model_spec(v, device=None if engine.ray is None else "cpu").load()

@@ -120,6 +120,41 @@ def test_bad_rows_exit_3_and_go_to_errors_file(tmp_path, bert_dir):
     assert [r["id"] for r in records(out.read_text())] == ["a"]
 
 
+def test_resume_logs_each_row_error_once(tmp_path, bert_dir):
+    """A resumed run meets the reader's errors of the rows it skips, and those of the batch it redoes,
+    again: the errors file must hold each one once, as after an uninterrupted run."""
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a", "text": "good"}\n{"id": "b", "text": \n{"id": "c", "text": ""}\n'
+                    b'{"id": "d", "text": "fine"}\n{"id": "e", "text": "bad"}\n{"id": "f", "text": ""}\n')
+    out, errs = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    args = ["explain", "-i", str(src), "-o", str(out), "--errors", str(errs), "--model", str(bert_dir),
+            "--method", "grad", "-b", "2", "-q"]
+    assert run(*args).exit_code == 3
+    whole, logged = out.read_bytes(), errs.read_bytes()
+    assert [json.loads(line)["row"] for line in logged.splitlines()] == [2, 3, 6]
+    res = run(*args, "--resume")  # a finished file: nothing redone, every error met again
+    assert res.exit_code == 3 and "3 already done" in res.stderr
+    assert errs.read_bytes() == logged and out.read_bytes() == whole
+    # interrupted after row 4, with a torn errors line: rows 1-4 are kept, the batch of rows 3-4 redone
+    out.unlink()
+    (tmp_path / "out.jsonl.partial").write_bytes(b"".join(whole.splitlines(keepends=True)[:2]))
+    errs.write_bytes(b"".join(logged.splitlines(keepends=True)[:2]) + b'{"row": 6, "id": "f", "er')
+    assert run(*args, "--resume").exit_code == 3
+    assert errs.read_bytes() == logged and out.read_bytes() == whole
+
+
+def test_faithfulness_to_csv_is_refused_before_any_work(tmp_path):
+    """CSV rows have no place for the faithfulness metrics: refused in one line before the model loads
+    (the model named here does not exist), nothing written."""
+    for outputs in (["-o", tmp_path / "x.csv"], ["-o", tmp_path / "x.jsonl", "-o", tmp_path / "y.csv"],
+                    ["-o", tmp_path / "x.txt", "--output-format", "csv"]):
+        res = run("explain", "great", "--faithfulness", "--model", str(tmp_path / "no-model"), *map(str, outputs))
+        assert res.exit_code == 1 and res.stdout == "", outputs
+        assert res.stderr.strip() == ("error: --faithfulness: CSV has no columns for the faithfulness metrics; "
+                                      "write JSONL (-o FILE.jsonl), or drop --faithfulness")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_methods_command_lists_aliases_and_defaults():
     res = run("methods")
     assert res.exit_code == 0
