@@ -39,16 +39,6 @@ def ray_instance(tmp_path_factory):
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def sharp_dir(sharp_lm, tmp_path_factory):
-    """The tiny BERT with outputs that move (see conftest's ``sharp_lm``) saved as a folder, so the
-    actors can load it as users load theirs."""
-    folder = tmp_path_factory.mktemp("sharp-bert")
-    sharp_lm.model.save_pretrained(folder, safe_serialization=True)
-    sharp_lm.tokenizer.save_pretrained(folder)
-    return folder
-
-
 def explain(*args):
     return runner.invoke(app, ["explain", *map(str, args), "--quiet"])
 
