@@ -45,7 +45,8 @@ def _merge_pieces(counts: dict[str, int], size: int) -> list[str]:
     from collections import Counter
 
     split = {w: [c if i == 0 else "##" + c for i, c in enumerate(w)] for w in counts}
-    vocab = sorted({piece for pieces in split.values() for piece in pieces})
+    alphabet = {c for w in counts for c in w}  # every character, also where only seen inside a word
+    vocab = sorted(alphabet | {piece for pieces in split.values() for piece in pieces})
     while len(vocab) < size:
         pairs: Counter = Counter()
         for word, pieces in split.items():
@@ -113,18 +114,13 @@ def _unigram():
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(CORPUS * 5, trainers.UnigramTrainer(vocab_size=250, special_tokens=specials, unk_token="<unk>"))
-    # The trainer learns the same pieces in every process, but their scores differ by up to 1e-4 from one
-    # process to the next: each piece is scored by how often it occurs in the corpus instead (log of its
-    # share), and numbered specials first, then by score and text, so every session gets the same model.
+    # The trainer learns the same pieces in every process, with scores that differ in their last digits
+    # and numbered in any order among equal ones: renumbered specials first, then by text, so every
+    # session gets the same model.
     import json
-    import math
 
-    text = "".join("\u2581" + w.lower() for line in CORPUS for w in line.split())
-    pieces = [p for p, _ in json.loads(tok.to_str())["model"]["vocab"] if p not in specials]
-    counts = {p: text.count(p) + 1 for p in pieces}
-    total = sum(counts.values())
-    ordered = [(p, 0.0) for p in specials] + sorted(((p, math.log(counts[p] / total)) for p in pieces),
-                                                     key=lambda item: (-item[1], item[0]))
+    learned = [(p, score) for p, score in json.loads(tok.to_str())["model"]["vocab"] if p not in specials]
+    ordered = [(p, 0.0) for p in specials] + sorted(learned)
     tok.model = models.Unigram(ordered, unk_id=1, byte_fallback=False)
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     tok.decoder = decoders.Metaspace()
