@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from saliency_cli.evaluation import faithfulness as faith
-from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows
+from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows, word_spans
 from saliency_cli.engine.encoding import Encoded
 from saliency_cli.model.loading import LoadedModel
 from saliency_cli.records import Explanation, Outcome, Prediction, Target
@@ -70,8 +70,9 @@ def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Out
     else:
         per_part = [explanations(lm, s, settings, "none") for s in parts]
         method = {r.method.name: r.method for r in settings.methods}
+        words = word_spans(first.review.text, [(s.enc.offsets, s.enc.special, s.enc.word_ids) for s in parts])
         records = [apply_normalization(stitch_windows(group, method[group[0].method].window_params(
-            [w.params for w in group])), settings.normalization) for group in zip(*per_part)]
+            [w.params for w in group]), words), settings.normalization) for group in zip(*per_part)]
         if settings.faithfulness:
             skip = faith.skipped(settings.faithfulness_baseline, WINDOWED)  # the rule asked for, resolved
             records = [replace(r, faithfulness=skip) for r in records]
