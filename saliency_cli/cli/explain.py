@@ -33,7 +33,7 @@ def explain(**given: Any) -> None:
         spec = input_spec(v)
         settings = run_settings(v)
         outputs = list(v["output"] or ["-"])
-        check_outputs(outputs, v["errors"], v["html"], v["output_format"])
+        check_outputs(outputs, v["errors"], v["html"], v["output_format"], settings.faithfulness)
         corpus = _summary_sink(v, outputs)
         items = open_reviews(spec)
         quiet_transformers()

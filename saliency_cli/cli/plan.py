@@ -42,13 +42,17 @@ def model_spec(values: Mapping[str, Any], device: str | None = None) -> Any:
     return ModelSpec(**fields)
 
 
-def check_outputs(outputs: list[str], errors: str | None, html: str | None, fmt: str | None = None) -> None:
+def check_outputs(outputs: list[str], errors: str | None, html: str | None, fmt: str | None = None,
+                  faithfulness: bool = False) -> None:
     """Every output path writable and of a format the tool writes, at most one of them on stdout,
-    before the model loads."""
+    before the model loads. CSV is refused with ``faithfulness``: its rows have no place for the
+    metrics, which would be computed and then dropped."""
     if html is not None and is_stdout(html) and any(is_stdout(o) for o in outputs):
         raise OutputError("--html - writes the report to stdout: send the results elsewhere with -o FILE")
     for path in outputs:
-        output_format(path, fmt)
+        if output_format(path, fmt) == "csv" and faithfulness:
+            raise OutputError("--faithfulness: CSV has no columns for the faithfulness metrics; "
+                              "write JSONL (-o FILE.jsonl), or drop --faithfulness")
     for path in [*outputs, errors]:
         if path is not None:
             check_writable(path)

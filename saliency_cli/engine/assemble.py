@@ -10,7 +10,7 @@ import torch
 
 from saliency_cli.evaluation import faithfulness as faith
 from saliency_cli.evaluation.plausibility import plausibility, read_rationale
-from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows
+from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows, word_spans
 from saliency_cli.engine.encoding import Encoded
 from saliency_cli.model.loading import LoadedModel
 from saliency_cli.records import Explanation, Outcome, Prediction, Target
@@ -70,7 +70,10 @@ def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Out
         records = explanations(lm, parts[0], settings, settings.normalization)
     else:
         per_part = [explanations(lm, s, settings, "none") for s in parts]
-        records = [apply_normalization(stitch_windows(list(group)), settings.normalization) for group in zip(*per_part)]
+        method = {r.method.name: r.method for r in settings.methods}
+        words = word_spans(first.review.text, [(s.enc.offsets, s.enc.special, s.enc.word_ids) for s in parts])
+        records = [apply_normalization(stitch_windows(group, method[group[0].method].window_params(
+            [w.params for w in group]), words), settings.normalization) for group in zip(*per_part)]
         if settings.faithfulness:
             skip = faith.skipped(settings.faithfulness_baseline, WINDOWED)  # the rule asked for, resolved
             records = [replace(r, faithfulness=skip) for r in records]

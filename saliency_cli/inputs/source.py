@@ -70,7 +70,8 @@ class _Rewound(io.RawIOBase):
             n = min(len(buf), len(self._head))
             buf[:n], self._head = self._head[:n], self._head[n:]
             return n
-        data = self._rest.read(len(buf))
+        # read1: what the source has now (a pipe's rows as they come), not a wait for len(buf) bytes
+        data = self._rest.read1(len(buf)) if hasattr(self._rest, "read1") else self._rest.read(len(buf))
         buf[: len(data)] = data
         return len(data)
 

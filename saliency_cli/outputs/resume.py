@@ -146,3 +146,23 @@ def scan_existing(path: Path, fmt: str, check: Check | None = None, batch_size: 
     if fmt == "csv":
         return _scan_csv(data, path, check, finished)
     return _scan_jsonl(data, path, check, batch_size, finished)
+
+
+def logged_errors(path: Path) -> tuple[set[tuple[object, ...]], int | None]:
+    """The (row, id, error) of each whole line of an errors file an earlier run wrote, and the byte
+    length of those lines (None when nothing is to be cut: no regular file, or no torn last line)."""
+    if not path.is_file():
+        return set(), None
+    data = path.read_bytes()
+    logged: set[tuple[object, ...]] = set()
+    whole = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        whole += len(line)
+        try:
+            record = json.loads(line)
+            logged.add((record["row"], record["id"], record["error"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return logged, (whole if whole < len(data) else None)

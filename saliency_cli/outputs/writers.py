@@ -19,7 +19,7 @@ from typing import IO, Sequence
 from saliency_cli.outputs.atomic import finish, partial_path, reopen
 from saliency_cli.outputs.formats import check_level, csv_header, output_format, render
 from saliency_cli.outputs.paths import OutputError, check_writable, is_special, is_stdout
-from saliency_cli.outputs.resume import Check, scan_existing
+from saliency_cli.outputs.resume import Check, logged_errors, scan_existing
 from saliency_cli.records import COMPLETE, Explanation, Outcome, RowError
 
 class ResultWriter:
@@ -158,18 +158,27 @@ class Outputs:
 
 
 class ErrorWriter:
-    """Appends row errors as JSONL ({row, id, error}) to ``--errors PATH``."""
+    """Appends row errors as JSONL ({row, id, error}) to ``--errors PATH``.
+
+    With ``--resume`` the file is continued: an error it already holds (the same row, id and reason)
+    is not written again. A resumed run meets the reader's errors of the rows it skips, and those of
+    the batch it redoes, a second time."""
 
     def __init__(self, path: str | None, resume: bool = False):
         self._file = None
+        self._logged: set[tuple[object, ...]] = set()
         if path:
             try:
+                if resume:
+                    self._logged, whole = logged_errors(Path(path))
+                    if whole is not None:
+                        os.truncate(path, whole)  # a line torn by a crash is dropped
                 self._file = open(path, "a" if resume else "w", encoding="utf-8")
             except OSError as exc:
                 raise OutputError(f"cannot write errors file {path}: {exc.strerror}") from None
 
     def write(self, err: RowError) -> None:
-        if self._file is not None:
+        if self._file is not None and (err.row, err.id, err.error) not in self._logged:
             self._file.write(json.dumps(err.to_dict(), ensure_ascii=False) + "\n")
             self._file.flush()
 

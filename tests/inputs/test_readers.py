@@ -250,6 +250,32 @@ def test_csv_streams_lazily(monkeypatch):
     assert source.served < 300_000  # a few buffers, not the ~15 MB of the whole input
 
 
+class _Pipe(io.RawIOBase):
+    """A pipe holding what a producer has sent so far: asking for more would wait for the producer."""
+
+    def __init__(self, sent: bytes) -> None:
+        self.sent = sent
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if not self.sent:
+            raise AssertionError("the reader waits for more input than the rows it could already give")
+        n = min(len(b), len(self.sent))
+        b[:n], self.sent = self.sent[:n], self.sent[n:]
+        return n
+
+
+def test_piped_rows_come_as_they_arrive(monkeypatch):
+    """Rows already in a pipe are read without waiting for the next 64 KB (a slow producer's rows are
+    explained as they come); the first 64 KB are sniffed for the format."""
+    first = "first review " + "word " * 14_000  # the format sniff takes 64 KB
+    stdin(monkeypatch, io.BufferedReader(_Pipe(f"{first}\nsecond review\nthird\n".encode())))
+    items = open_reviews(InputSpec(path="-", format="text"))
+    assert [r.text for r in islice(items, 3)] == [first, "second review", "third"]
+
+
 def test_dash_text_means_stdin(monkeypatch):
     stdin(monkeypatch, io.BytesIO(b"one review\nanother\n"))
     assert [r.text for r in open_reviews(InputSpec(texts=("-",)))] == ["one review", "another"]
