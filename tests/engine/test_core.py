@@ -280,7 +280,7 @@ def test_adaptive_ig_stops_at_the_first_doubling_under_tolerance(sharp_lm):
         ["ig"], options={**base, "ig_tolerance": tolerance, "ig_max_steps": 1024}, attribute="logit"))
     assert [e.id for e in adaptive] == ["1", "2", "3", "4", "5"]
     chosen = [e.params["steps"] for e in adaptive]
-    assert len(set(chosen)) > 2  # reviews needed different counts
+    assert len(set(chosen)) > 1  # reviews needed different counts
 
     def fixed(steps, review):
         (e,) = explain_reviews(sharp_lm, [review], make_settings(["ig"], options={**base, "steps": steps},
