@@ -82,3 +82,62 @@ def test_stitched_windows_keep_whole_words_where_a_window_cuts_one():
     assert e.windows == 3 and e.delta == -7.0  # the window gap of largest magnitude
     # without the review's words, the pieces of the cut word would be two words
     assert [w.word for w in stitch_windows([a[0], b[0], c[0]]).words] == ["one", "two", "ooo", "three", "four", "five"]
+
+
+def test_whitespace_only_and_empty_spans_stay_in_place():
+    assert trim_span("ab  ", 2, 4) == (4, 4)  # all space: shrinks to its end, never reads past the text
+    assert trim_span("a ", 2, 2) == (2, 2)  # empty: left as it is
+    assert trim_span("a b", 1, 2) == (2, 2)
+
+
+def test_special_tokens_keep_their_offsets_and_flag():
+    tokens, words = build_scores(
+        "not good", ["[CLS]", "not", "good", "[SEP]"], [0.0, 1.0, -2.0, 0.5], [3, 0, 4, 0], [4, 3, 8, 0],
+        [True, False, False, True], [None, 0, 1, None], "none",
+    )
+    assert [(t.start, t.end, t.special) for t in tokens] == [(3, 4, True), (0, 3, False), (4, 8, False), (0, 0, True)]
+
+
+def test_apply_normalization_views_tokens_and_words_separately():
+    from saliency_cli.engine.scores import apply_normalization
+    from tests.factories import make_explanation
+
+    e = make_explanation("1", "terrible acting and plot", [0.5, -2.0, 1.0, 0.5])
+    assert apply_normalization(e, "none") is e
+    for mode in ("max", "l1"):
+        v = apply_normalization(e, mode)
+        assert v.normalization == mode and (v.id, v.text, v.method) == (e.id, e.text, e.method)
+        raw_t = [t.score for t in e.tokens]
+        assert [t.score for t in v.tokens] == pytest.approx(normalize(raw_t, [t.special for t in e.tokens], mode))
+        assert [w.score for w in v.words] == pytest.approx(normalize([0.5, -2.0, 1.0, 0.5], [False] * 4, mode))
+        assert [(w.word, w.start, w.end) for w in v.words] == [(w.word, w.start, w.end) for w in e.words]
+        assert [(t.token, t.special) for t in v.tokens] == [(t.token, t.special) for t in e.tokens]
+    assert [w.score for w in apply_normalization(e, "max").words] == pytest.approx([0.25, -1.0, 0.5, 0.25])
+
+
+def test_word_spans_skip_special_unnamed_and_empty_tokens():
+    from saliency_cli.engine.scores import word_spans
+
+    text = "[x] good film"
+    offsets = [(0, 3), (4, 8), (8, 8), (9, 13), (9, 13)]
+    special = [True, False, False, False, False]
+    word_ids = [0, 1, 2, None, 3]
+    assert word_spans(text, [(offsets, special, word_ids)]) == [(4, 8), (9, 13)]
+
+
+def test_stitching_keeps_touching_tokens_the_first_window_s_params_and_a_cut_word_s_span():
+    from dataclasses import replace
+
+    from saliency_cli.engine.scores import stitch_windows
+
+    text = "unbelievable job ok"
+    a = _window(text, [("un", 0, 2, 1.0), ("##believ", 2, 9, 2.0), ("##able", 9, 12, 3.0)], [0, 0, 0], None)
+    b = _window(text, [("##able", 9, 12, 30.0), ("job", 13, 16, 4.0), ("ok", 17, 19, 5.0)], [0, 1, 2], None)
+    first = replace(a[0], params={"window": 1}, tokens=(*a[0].tokens, replace(a[0].tokens[0], start=0, end=5)))
+    e = stitch_windows([first, replace(b[0], params={"window": 2})], words=[(0, 12), (13, 16), (17, 19)])
+    assert [(t.token, t.score) for t in e.tokens] == [("un", 1.0), ("##believ", 2.0), ("##able", 3.0), ("job", 4.0),
+                                                      ("ok", 5.0)]  # a special token with a span is dropped too
+    assert e.params == {"window": 1}
+    assert [(w.word, w.start, w.end, w.score) for w in e.words] == [("unbelievable", 0, 12, 6.0),
+                                                                    ("job", 13, 16, 4.0), ("ok", 17, 19, 5.0)]
+    assert stitch_windows([first, b[0]], params={"r2": 0.5}).params == {"r2": 0.5}
