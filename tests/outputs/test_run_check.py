@@ -53,8 +53,11 @@ def test_every_setting_a_jsonl_record_carries_is_compared_and_named():
         "integrated-gradients parameter steps=20, this run has 50")
     assert check(ig_record(target={"index": 0})) == ("target 'neg' for a review predicted 'pos', not one of this "
                                                      "run's targets (predicted)")
-    assert check(ig_record(target={"index": 5})) == ("target 5 for a review predicted 'pos', not one of this "
+    assert check(ig_record(target={"index": 2})) == ("target 2 for a review predicted 'pos', not one of this "
                                                      "run's targets (predicted)")
+    two = run_check("m", LABELS, make_settings(["gradient", "ig"], target=["predicted", "pos"]))
+    assert two(ig_record(method="lime")) == "method 'lime', this run explains gradient, integrated-gradients"
+    assert two(ig_record(target={"index": 0})).endswith("not one of this run's targets (predicted, pos)")
 
 
 def test_faithfulness_baseline_and_adaptive_steps():
