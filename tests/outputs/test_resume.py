@@ -126,3 +126,57 @@ def test_records_of_another_run_are_refused_with_where_and_why(tmp_path):
         scan_existing(csv_path, "csv", check)
     csv_path.write_text("id,method,target\na,gradient,pos\na,gradient,pos\nb,gradient,pos\n")
     assert scan_existing(csv_path, "csv", check, finished=True).done == {"a", "b"}  # one row per (method, target)
+
+
+def test_resume_state_details_batches_rows_bytes_and_paths(tmp_path):
+    import pytest
+
+    from saliency_cli.outputs.paths import OutputError
+    from saliency_cli.outputs.resume import scan_existing
+
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(jsonl(*(rec(c, i) for i, c in enumerate("abcde", start=1))))
+    assert scan_existing(path, "jsonl", batch_size=2).redone == 1  # row 5 starts its own batch
+    path.write_bytes(jsonl(rec("a"), rec("b", 3), rec("c", 4)))
+    assert scan_existing(path, "jsonl", batch_size=2).redone == 2  # rows 3-4; the review without a row stays
+    path.write_bytes(jsonl(rec("a", "1"), rec("b", "2")))
+    assert scan_existing(path, "jsonl", batch_size=1).redone == 1  # rows that are not numbers: unknown
+    for state in (scan_existing(path, "jsonl", finished=True), scan_existing(tmp_path / "out.jsonl", "jsonl")):
+        assert state.has_header is False
+    path.write_bytes(b"")
+    assert scan_existing(path, "jsonl").has_header is False and scan_existing(path, "jsonl", finished=True).done == set()
+
+    csv_path = tmp_path / "out.csv"
+    header = "id,method,target\n"
+    csv_path.write_bytes(header.encode() + b"caf\xe9,gradient,pos\n")  # bytes that are not UTF-8 are kept as they are
+    assert scan_existing(csv_path, "csv").keep_bytes == len(header)
+    assert scan_existing(csv_path, "csv", finished=True).done == {"caf\udce9"}
+    assert scan_existing(csv_path, "csv", finished=True).has_header is True
+    csv_path.write_text(header)
+    assert scan_existing(csv_path, "csv").has_header is True
+    csv_path.write_text("id,meth")
+    assert scan_existing(csv_path, "csv").done == set()
+
+    def check(record):
+        return None
+
+    def review(records):  # a review must hold both methods, whatever number of word rows each has
+        return None if len(records) == 2 else f"{len(records)} records"
+
+    check.review = review
+    csv_path.write_text(header + "a,gradient,pos\na,gradient,pos\na,ig,pos\nb,gradient,pos\n")
+    with pytest.raises(OutputError) as info:
+        scan_existing(csv_path, "csv", check, finished=True)
+    assert str(info.value).startswith(f"--resume: {csv_path} (before line 6) holds results of another run: 1 records")
+    csv_path.write_text(header + "a,gradient,pos\nb,gradient,pos\nb,ig,pos\n")
+    with pytest.raises(OutputError) as info:
+        scan_existing(csv_path, "csv", check)
+    assert str(info.value).startswith(f"--resume: {csv_path} (before line 3) holds results of another run: 1 records")
+    path.write_bytes(jsonl(rec("a"), rec("b"), rec("b", method="ig")))
+    with pytest.raises(OutputError) as info:
+        scan_existing(path, "jsonl", check, finished=True)
+    assert str(info.value).startswith(f"--resume: {path} (before line 2) holds results of another run: 1 records")
+    path.write_bytes(jsonl(rec("a"), rec("a", method="ig"), rec("b")))
+    with pytest.raises(OutputError) as info:
+        scan_existing(path, "jsonl", check, finished=True)
+    assert str(info.value).startswith(f"--resume: {path} (before line 4) holds results of another run: 1 records")
