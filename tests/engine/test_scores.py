@@ -141,3 +141,26 @@ def test_stitching_keeps_touching_tokens_the_first_window_s_params_and_a_cut_wor
     assert [(w.word, w.start, w.end, w.score) for w in e.words] == [("unbelievable", 0, 12, 6.0),
                                                                     ("job", 13, 16, 4.0), ("ok", 17, 19, 5.0)]
     assert stitch_windows([first, b[0]], params={"r2": 0.5}).params == {"r2": 0.5}
+
+
+def test_normalize_small_denominators_all_special_and_all_zero():
+    assert normalize([0.2, -0.3], [False, False], "l1") == pytest.approx([0.4, 0.6])  # a sum under 1 still divides
+    assert normalize([0.5, -0.25], [False, False], "max") == pytest.approx([1.0, -0.5])
+    assert normalize([2.0, 3.0], [True, True], "max") == [0.0, 0.0]  # nothing but special tokens
+    assert normalize([0.0, 0.0], [False, False], "max") == [0.0, 0.0]
+    with pytest.raises(ValueError) as info:
+        normalize([1.0], [False], "softmax")
+    assert str(info.value) == "unknown normalization 'softmax'; choose from none, l1, max"
+
+
+def test_special_and_empty_tokens_are_never_words_and_a_word_cut_everywhere_keeps_its_span():
+    from saliency_cli.engine.scores import stitch_windows, word_spans
+
+    assert merge_words([1.0, 2.0, 3.0], [0, 3, 4], [3, 3, 8], [True, False, False], [0, 0, 1]) == [(4, 8, 3.0)]
+    text = "one twoooo three"
+    a = _window(text, [("one", 0, 3, 1.0), ("", 3, 3, 9.0), ("two", 4, 7, 2.0)], [0, 0, 1], None)
+    b = _window(text, [("##ooo", 7, 10, 3.0), ("three", 11, 16, 4.0)], [1, 2], None)
+    e = stitch_windows([a[0], b[0]], words=word_spans(text, [a[1], b[1]]))
+    assert [t.token for t in e.tokens] == ["one", "two", "##ooo", "three"]
+    assert [(w.word, w.start, w.end, w.score) for w in e.words] == [("one", 0, 3, 1.0), ("twoooo", 4, 10, 5.0),
+                                                                    ("three", 11, 16, 4.0)]
