@@ -119,8 +119,9 @@ def test_records_of_another_run_are_refused_with_where_and_why(tmp_path):
         scan_existing(path, "jsonl", check, finished=True)
     csv_path = tmp_path / "out.csv"
     csv_path.write_text("id,method,target\na,gradient,pos\na,gradient,pos\nb,gradient,pos\nb,ig,pos\n")
-    with pytest.raises(OutputError, match=r"\(line 5\) holds .*method ig"):
+    with pytest.raises(OutputError) as info:
         scan_existing(csv_path, "csv", check)
+    assert str(info.value).startswith(f"--resume: {csv_path} (line 5) holds results of another run: method ig")
     csv_path.write_text("id,method,target\na,gradient,pos\na,gradient,neg\nb,gradient,pos\n")
     with pytest.raises(OutputError, match=r"\(before line 4\) holds .* review 'a' has 2"):
         scan_existing(csv_path, "csv", check)
