@@ -64,6 +64,12 @@ def test_the_interval_is_mean_plus_minus_t_times_the_standard_error():
     assert one.interval() is None and one.mean() == 3.0 and Moments().mean() is None
 
 
+@pytest.fixture(autouse=True)
+def fresh_quantiles():
+    """Quantiles computed in each test, not served from the cache an earlier test filled."""
+    t_quantile.cache_clear()
+
+
 @pytest.mark.parametrize("df, expected", sorted(T_TABLE.items()))
 def test_t_quantiles(df, expected):
     assert t_quantile(df) == pytest.approx(expected, abs=1e-9)
