@@ -130,6 +130,7 @@ def test_adaptive_steps_double_up_to_the_limit_and_stop_within_tolerance():
     assert not needs_more_steps([0.6, 0.5], 0.1, 0.1) and needs_more_steps([0.6, 0.5], 0.1, 0.099)
     assert needs_more_steps([0.6, 0.5], -0.15, 0.1)  # |delta| counts: 0.15 > 0.1 x 1.25
     assert not needs_more_steps([0.6, 0.5], None, 0.1)
+    assert not needs_more_steps([3.0], 0.2, 0.1)  # F(x) - F(x') = 2.8: a gap of 0.2 is within 10 % of it
     assert ig.good_enough({"steps": 50}, [0.6, 0.5], 5.0)  # not adaptive: any gap is accepted
     assert ig.good_enough(on, [0.6, 0.5], 0.1) and not ig.good_enough({**on, "tolerance": 0.05}, [0.6, 0.5], 0.1)
 
