@@ -41,7 +41,8 @@ class RunDisplay:
             self.progress.stop()
 
     def row_error(self, row_error: RowError) -> None:
-        where = f"row {row_error.row}" + (f" (id {row_error.id})" if row_error.id not in (None, str(row_error.row)) else "")
+        where = f"row {row_error.row}" + (f" of {row_error.source}" if row_error.source else "") + \
+            (f" (id {row_error.id})" if row_error.id not in (None, str(row_error.row)) else "")
         err.print(f"skipped {where}: {row_error.error}", markup=False)
 
     def outcome(self, outcome: Outcome) -> None:

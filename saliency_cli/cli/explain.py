@@ -37,8 +37,8 @@ def explain(**given: Any) -> None:
         quiet_transformers()
         lm = model_spec(v, device=None if engine.ray is None else "cpu").load()
         ctx = prepare(lm, driver_settings(settings, engine))
-        results = _results_sink(engine, v, outputs, run_check(lm.name, lm.labels, ctx.settings) if v["resume"] else None,
-                                settings.batch_size)
+        check = run_check(lm.name, lm.labels, ctx.settings) if v["resume"] else None
+        results = _results_sink(engine, v, outputs, check, settings.batch_size, items.many)
         errors = ErrorWriter(v["errors"], resume=v["resume"])
     except SettingError as exc:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
@@ -61,14 +61,15 @@ def explain(**given: Any) -> None:
     raise typer.Exit(summary.exit_code)
 
 
-def _results_sink(engine: Any, v: dict[str, Any], outputs: list[str], check: Any, batch_size: int) -> Any:
+def _results_sink(engine: Any, v: dict[str, Any], outputs: list[str], check: Any, batch_size: int, many: bool) -> Any:
     """The run's result sink: ``-o`` files (``writers.Outputs``) or, with ``--output-dir``, the manifest
     of the part files the Ray actors write (``parts.OutputDir``); OutputError / ValueError if the
     options clash."""
     from saliency_cli.outputs.writers import Outputs
 
     if v["output_dir"] is None:
-        return Outputs(outputs, v["output_format"], v["level"], v["resume"], check=check, batch_size=batch_size)
+        return Outputs(outputs, v["output_format"], v["level"], v["resume"], check=check, batch_size=batch_size,
+                       sourced=many)
     if engine.ray is None:
         raise ValueError("--output-dir needs --engine ray (the local engine writes -o FILE)")
     if v["output"] or v["html"]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import codecs
 import json
 from itertools import chain
-from typing import IO, Iterator
+from typing import Iterable, Iterator
 
 from saliency_cli.inputs.rows import IdTracker, decode, make_review
 from saliency_cli.inputs.spec import InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
 
-def read_text(stream: IO[bytes], encoding: str, ids: IdTracker) -> Iterator[Review | RowError]:
-    for row, raw in enumerate(stream, start=1):
+def read_text(stream: Iterable[bytes], encoding: str, ids: IdTracker,
+              first_row: int = 1) -> Iterator[Review | RowError]:
+    """One review per line (blank lines skipped); a line's row is its line number (``first_row``: the
+    number of the first line read, for a read that starts inside the file)."""
+    for row, raw in enumerate(stream, start=first_row):
         if row == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
         line = decode(raw.rstrip(b"\r\n"), encoding, row)
@@ -25,9 +28,10 @@ def read_text(stream: IO[bytes], encoding: str, ids: IdTracker) -> Iterator[Revi
         yield make_review(line, str(row), row, ids, "text")
 
 
-
-def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker) -> Iterator[Review | RowError]:
-    for row, raw in enumerate(stream, start=1):
+def read_jsonl(stream: Iterable[bytes], spec: InputSpec, encoding: str, ids: IdTracker,
+               first_row: int = 1) -> Iterator[Review | RowError]:
+    """One review per JSON object a line; rows are line numbers, as for text."""
+    for row, raw in enumerate(stream, start=first_row):
         if row == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
         line = decode(raw, encoding, row)
@@ -54,7 +58,6 @@ def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker
             yield RowError(row, rid, f"the text field {spec.text_field!r} is missing; fields here: {', '.join(obj)}")
             continue
         yield make_review(obj[spec.text_field], rid, row, ids, spec.text_field)
-
 
 
 def check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe: int = 100) -> Iterator[Review | RowError]:

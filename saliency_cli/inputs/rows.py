@@ -11,7 +11,6 @@ from saliency_cli.records import Review, RowError
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes the encoding rejects
 
 
-
 def decode(raw: bytes, encoding: str, row: int) -> str | RowError:
     try:
         return raw.decode(encoding)
@@ -25,20 +24,38 @@ def decode(raw: bytes, encoding: str, row: int) -> str | RowError:
         )
 
 
+def _duplicate(rid: str, row: int, first: int) -> RowError:
+    return RowError(row, rid, f"duplicate id {rid!r} (first seen at row {first}); ids must be unique within a file")
+
 
 class IdTracker:
-    """Remembers ids already seen (as 8-byte digests, to keep memory small) to flag duplicates."""
+    """Remembers ids already seen (as 8-byte digests, to keep memory small) to flag duplicates; the
+    rows found to repeat an id are kept in ``duplicates`` (row -> the row that had it first)."""
 
     def __init__(self) -> None:
         self._seen: dict[bytes, int] = {}
+        self.duplicates: dict[int, int] = {}
 
     def check(self, rid: str, row: int) -> RowError | None:
         key = blake2b(rid.encode("utf-8", "surrogatepass"), digest_size=8).digest()
         first = self._seen.setdefault(key, row)
         if first != row:
-            return RowError(row, rid, f"duplicate id {rid!r} (first seen at row {first}); ids must be unique")
+            self.duplicates[row] = first
+            return _duplicate(rid, row, first)
         return None
 
+
+class KnownIds(IdTracker):
+    """The duplicates an index of the whole file found, for a read that starts inside the file: the
+    same rows get the same errors as in a read from the start."""
+
+    def __init__(self, duplicates: dict[int, int]) -> None:
+        super().__init__()
+        self.duplicates = dict(duplicates)
+
+    def check(self, rid: str, row: int) -> RowError | None:
+        first = self.duplicates.get(row)
+        return None if first is None else _duplicate(rid, row, first)
 
 
 def make_review(text: object, rid: str, row: int, ids: IdTracker, field: str) -> Review | RowError:

@@ -14,7 +14,8 @@ from saliency_cli.outputs.formats import TOKEN_COLUMNS, WORD_COLUMNS
 
 CSV_PARAMS: Mapping[str, Any] = {"source": "csv"}
 """The ``params`` of an explanation read from CSV (the CSV has no params, model, text or row)."""
-_CSV_HEADERS = {",".join(TOKEN_COLUMNS): TOKEN_COLUMNS, ",".join(WORD_COLUMNS): WORD_COLUMNS}
+_CSV_HEADERS = {",".join(columns): columns for base in (TOKEN_COLUMNS, WORD_COLUMNS)
+                for columns in (base, ("source",) + base)}  # with a source column: an input of several files
 _TOKEN_MARKERS = ("##", "\u0120", "\u2581")  # WordPiece continuation, byte-level BPE space, SentencePiece space
 _UNKNOWN_CHAR = "\ufffd"
 
@@ -46,7 +47,7 @@ def _display(token: str) -> str:
 
 class _CsvRow(NamedTuple):
     where: str
-    key: tuple[str, str, str]  # id, method, target
+    key: tuple[str | None, str, str, str]  # source, id, method, target
     predicted: str
     probability: float
     text: str  # the token or word
@@ -91,7 +92,7 @@ def _csv_row(fields: list[str], columns: tuple[str, ...], where: str) -> _CsvRow
         special = flag in ("1", "true")
     return _CsvRow(
         where=where,
-        key=(row["id"], row["method"], row["target"]),
+        key=(row.get("source"), row["id"], row["method"], row["target"]),
         predicted=row["predicted"],
         probability=_csv_float(row["probability"], "probability", where),
         text=row["token"] if "token" in row else row["word"],
@@ -143,7 +144,7 @@ def _csv_explanation(rows: list[_CsvRow], word_level: bool) -> Explanation:
         text = _rebuild_text(pieces)
         tokens = tuple(TokenScore(r.text, r.start, r.end, r.score, r.special) for r in rows)
         words = tuple(WordScore(text[r.start:r.end], r.start, r.end, r.score) for r in shown)
-    doc_id, method, target = first.key
+    source, doc_id, method, target = first.key
     return Explanation(
         id=doc_id,
         text=text,
@@ -155,12 +156,13 @@ def _csv_explanation(rows: list[_CsvRow], word_level: bool) -> Explanation:
         tokens=tokens,
         words=words,
         row=None,
+        source=source,
     )
 
 
 def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str) -> Iterator[Explanation]:
     reader = csv.reader(lines, strict=True)
-    word_level = columns == WORD_COLUMNS
+    word_level = "word" in columns
     group: list[_CsvRow] = []
     try:
         next(reader)  # the header

@@ -5,7 +5,8 @@ A file output is written to ``<path>.partial`` and renamed to ``<path>`` when th
 (``atomic.finish``), so a reader never sees a half-written result under the final name. All records of one review are written
 with one ``write`` call on an append-only descriptor, so a crash leaves whole reviews plus at most
 one torn line; resuming drops the torn line and the last batch (it may be incomplete) and redoes it
-(see ``partial.py``).
+(see ``resume.py``). A Parquet output is written as those JSONL lines too, and converted to Parquet
+when the run completes (``parquet.py``): a ``kill -9`` keeps its finished reviews for ``--resume``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import sys
 from pathlib import Path
 from typing import IO, Sequence
 
-from saliency_cli.outputs.atomic import finish, partial_path, reopen
+from saliency_cli.outputs.atomic import convert_into_place, finish, partial_path, reopen
 from saliency_cli.outputs.formats import check_level, csv_header, output_format, render
+from saliency_cli.outputs.parquet import import_pyarrow, read_records, write_from_jsonl
 from saliency_cli.outputs.paths import OutputError, check_writable, is_special, is_stdout
 from saliency_cli.outputs.resume import Check, scan_existing
-from saliency_cli.records import COMPLETE, Explanation, Outcome, RowError
+from saliency_cli.records import COMPLETE, Explanation, Key, Outcome, RowError, is_done
 
 class ResultWriter:
     """Writes each review's explanations as one block.
@@ -30,15 +32,20 @@ class ResultWriter:
     """
 
     def __init__(self, path: str | None, fmt: str, level: str = "token", resume: bool = False,
-                 check: Check | None = None, batch_size: int | None = None):
+                 check: Check | None = None, batch_size: int | None = None, sourced: bool = False):
         check_level(level)
-        self.fmt, self.level = fmt, level
+        self.fmt, self.level, self.sourced = fmt, level, sourced
+        self.lines = "jsonl" if fmt == "parquet" else fmt  # Parquet: JSONL lines until the run completes
         self.path = None if is_stdout(path) else Path(path)  # type: ignore[arg-type]
         self.partial: Path | None = None
-        self.done: set[str] = set()
+        self.done: set[Key] = set()
         self._stream: IO[bytes] | None = None
         self._fd: int | None = None
         header_done = False
+        if fmt == "parquet":
+            import_pyarrow()  # a missing extra fails now, before any work
+            if self.path is None or is_special(self.path):
+                raise OutputError("Parquet is written to a regular file (its footer comes last): -o FILE.parquet")
         if self.path is None or is_special(self.path):
             if resume:
                 raise OutputError("--resume needs --output PATH of a regular file (it cannot resume a stream)")
@@ -46,7 +53,7 @@ class ResultWriter:
         else:
             header_done = self._open_partial(resume, check, batch_size)
         if fmt == "csv" and not header_done:
-            self._write(csv_header(level))
+            self._write(csv_header(level, sourced))
 
     def _open_stream(self) -> None:
         if self.path is None:
@@ -66,7 +73,11 @@ class ResultWriter:
         header_done = False
         existing = self.partial if self.partial.exists() else self.path if self.path.exists() else None
         if resume and existing is not None:
-            state = scan_existing(existing, self.fmt, check, batch_size)  # refuses before anything is changed
+            if existing == self.path and self.fmt == "parquet":  # a finished Parquet file: back to lines
+                lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in read_records(self.path))
+                self.partial.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
+                existing = self.partial
+            state = scan_existing(existing, self.lines, check, batch_size)  # refuses before anything is changed
             if existing == self.path:
                 reopen(self.path)
             os.truncate(self.partial, state.keep_bytes)
@@ -92,9 +103,9 @@ class ResultWriter:
 
     def write(self, explanations: Sequence[Explanation]) -> None:
         """Write all records of one review in one block (none if this file already holds the review)."""
-        if not explanations or explanations[0].id in self.done:
+        if not explanations or is_done(self.done, explanations[0].source, explanations[0].id):
             return
-        self._write(render(explanations, self.fmt, self.level))
+        self._write(render(explanations, self.lines, self.level, self.sourced))
 
     def close(self, complete: bool) -> None:
         """Flush; on a complete run rename ``.partial`` to the final name, else keep it for --resume."""
@@ -104,7 +115,10 @@ class ResultWriter:
             os.close(self._fd)
             self._fd = None
             if complete and self.partial is not None and self.path is not None:
-                finish(self.path)
+                if self.fmt == "parquet":
+                    convert_into_place(self.path, write_from_jsonl)
+                else:
+                    finish(self.path)
 
 
 class Outputs:
@@ -115,7 +129,7 @@ class Outputs:
     """
 
     def __init__(self, paths: Sequence[str], fmt: str | None, level: str, resume: bool, check: Check | None = None,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, sourced: bool = False):
         paths = list(paths) or ["-"]
         if sum(is_stdout(p) for p in paths) > 1:
             raise OutputError("only one output can go to stdout ('-')")
@@ -126,11 +140,11 @@ class Outputs:
         try:
             for p in paths:
                 self.writers.append(ResultWriter(p, output_format(p, fmt), level=level, resume=resume, check=check,
-                                                 batch_size=batch_size))
+                                                 batch_size=batch_size, sourced=sourced))
         except OutputError:
             self.close(complete=False)
             raise
-        self.done: set[str] = set.intersection(*(w.done for w in self.writers))
+        self.done: set[Key] = set.intersection(*(w.done for w in self.writers))
 
     @property
     def partials(self) -> list[Path]:
@@ -155,13 +169,16 @@ class Outputs:
 
 
 class ErrorWriter:
-    """Appends row errors as JSONL ({row, id, error}) to ``--errors PATH``."""
+    """Writes row errors as JSONL ({source, row, id, error}; ``source`` for file inputs) to ``--errors PATH``.
+
+    A resumed run reads the input again, and every row without a result (each failed row among them)
+    is tried again, so the file is written anew: it lists the rows that failed in this output, once."""
 
     def __init__(self, path: str | None, resume: bool = False):
         self._file = None
         if path:
             try:
-                self._file = open(path, "a" if resume else "w", encoding="utf-8")
+                self._file = open(path, "w", encoding="utf-8")
             except OSError as exc:
                 raise OutputError(f"cannot write errors file {path}: {exc.strerror}") from None
 

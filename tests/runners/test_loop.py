@@ -35,7 +35,7 @@ def runner(lm, **values):
 
 def test_counts_and_skips_done_ids(tiny_lm):
     sink = Collect()
-    summary = run(runner(tiny_lm), items(), [sink], done={"2", "3"})
+    summary = run(runner(tiny_lm), items(), [sink], done={(None, "2"), (None, "3")})
     assert (summary.explained, summary.skipped, summary.failed, summary.exit_code) == (8, 2, 0, EXIT_OK)
     assert [o.review.id for o in sink.outcomes] == ["1", "4", "5", "6", "7", "8", "9", "10"]
     assert sink.endings == [COMPLETE]

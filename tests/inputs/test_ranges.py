@@ -1,0 +1,76 @@
+"""Reading a file in pieces (as Ray's read tasks do): the same rows, ids and errors as a whole read,
+for every piece size, CSV records over several lines and malformed records included."""
+
+from __future__ import annotations
+
+import pytest
+
+from saliency_cli.inputs import InputSpec, open_reviews
+from saliency_cli.inputs.files import list_inputs
+from saliency_cli.inputs.ranges import index_file, ranges, read_range
+from saliency_cli.records import Review
+
+CSV = (b'\xef\xbb\xbfid,text\r\n1,"multi\nline review"\r\n\r\n2,plain\r\n3,"broken quote\n4,after broken\n'
+       b'5,x"y\n4,dup id\n6,"ok, fine"\n7,"cr\rinside"\n8,lone\rcr\n9,last')
+JSONL = (b'{"id": 1, "text": "a"}\n\n{"id": 2, "text": ""}\nnot json\n{"id": 1, "text": "dup"}\n'
+         b'{"text": "no id"}\n{"id": 9, "text": "\xff bad byte"}\n{"id": 10, "text": "z"}')
+TEXT = b"one\n\ntwo\r\nthree\n\xff\nfour"
+
+
+def pieces(path, spec, every, done=frozenset()):
+    index = index_file(list_inputs(str(path))[0], spec, every, done_ids=done)
+    return index, [item for piece in ranges(index, 0) for item in read_range(piece, spec)]
+
+
+@pytest.mark.parametrize("name,data,id_field", [("r.csv", CSV, "id"), ("r.csv", CSV, None), ("r.jsonl", JSONL, "id"),
+                                                ("r.jsonl", JSONL, None), ("r.txt", TEXT, None)])
+def test_pieces_give_the_rows_of_a_whole_read(tmp_path, name, data, id_field):
+    path = tmp_path / name
+    path.write_bytes(data)
+    spec = InputSpec(path=str(path), id_field=id_field)
+    whole = list(open_reviews(spec))
+    assert any(not isinstance(i, Review) for i in whole)  # the file has row errors to keep in place
+    for every in (1, 2, 3, 5, 100):
+        index, got = pieces(path, spec, every)
+        assert got == whole, every
+        assert len(index.cuts) == -(-index.rows // every)  # a piece starts every `every` rows
+        assert all(c.row % every == 1 % every for c in index.cuts)
+    if id_field:
+        assert dict(index.duplicates) == ({6: 4} if name == "r.csv" else {5: 1})
+
+
+def test_csv_cuts_sit_at_record_starts(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(CSV)
+    index, _ = pieces(path, InputSpec(path=str(path)), 1)
+    starts = [CSV[c.offset:c.offset + 3] for c in index.cuts]
+    assert starts[:3] == [b'1,"', b"2,p", b'3,"'] and index.cuts[1].line == 5  # after a record over two lines
+    assert [c.line for c in index.cuts[2:5]] == [6, 7, 8]  # a malformed record's lines are read again as records
+
+
+def test_resume_rows_come_from_the_ids_found(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(JSONL)
+    spec = InputSpec(path=str(path), id_field="id")
+    index, got = pieces(path, spec, 2, done=frozenset({"1", "10", "404"}))
+    assert index.done == {1, 8}  # the duplicate "1" on row 5 is an error row, not a skipped one
+    assert [i.row for i in got] == [3, 4, 5, 6, 7]
+    index, _ = pieces(path, InputSpec(path=str(path)), 2, done=frozenset({"1", "3", "99"}))
+    assert index.done == {1, 3}  # without --id-field, ids are row numbers
+
+
+def test_parquet_pieces_follow_row_groups_on_batch_boundaries(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    texts = [f"review {i}" for i in range(1, 11)]
+    texts[3] = None
+    ids = [str(i % 7) for i in range(1, 11)]  # row 8 repeats row 1's id
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"text": texts, "key": ids}), path, row_group_size=4)
+    spec = InputSpec(path=str(path), id_field="key")
+    whole = list(open_reviews(spec))
+    assert [type(i).__name__ for i in whole][3] == "RowError" and "duplicate id '1'" in whole[7].error
+    index = index_file(list_inputs(str(path))[0], spec, 100, batch=3)
+    assert [c.row for c in index.cuts] == [1, 7, 10]  # groups start at rows 1, 5, 9: moved to 1, 7, 10
+    assert [i for piece in ranges(index, 0) for i in read_range(piece, spec)] == whole
