@@ -167,3 +167,13 @@ def sharp_lm(tiny_lm):
         logits = sharp.model(**tiny_lm.tokenizer(CORPUS, padding=True, return_tensors="pt")).logits
         sharp.model.classifier.bias.sub_(logits.median(0).values)
     return sharp
+
+
+@pytest.fixture(scope="session")
+def sharp_dir(sharp_lm, tmp_path_factory):
+    """The tiny BERT with outputs that move (``sharp_lm``) saved as a folder, so Ray actors (and
+    subprocesses) can load it as users load theirs."""
+    folder = tmp_path_factory.mktemp("sharp-bert")
+    sharp_lm.model.save_pretrained(folder, safe_serialization=True)
+    sharp_lm.tokenizer.save_pretrained(folder)
+    return folder

@@ -7,7 +7,7 @@ from typing import Any
 from saliency_cli.cli.console import err, fail, plural, report_summary
 from saliency_cli.cli.display import RunDisplay
 from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, run_settings
-from saliency_cli.cli.run import execute
+from saliency_cli.cli.run import execute, make_runner
 from saliency_cli.cli.signature import values_of
 
 
@@ -53,8 +53,9 @@ def explain(**given: Any) -> None:
                          quiet=v["quiet"], preview=False if v["output_dir"] else v["preview"], top_k=v["top_k"],
                          max_length=lm.max_length)
     sinks = [s for s in (results, errors, report, display) if s is not None]
-    summary = execute(_runner(engine, ctx, v, settings, results, display), items, sinks, done=results.done,
-                      fail_fast=v["fail_fast"])
+    runner = make_runner(engine, ctx, v, settings, keep=getattr(results, "spec", None),
+                         on_loads=getattr(results, "loaded", None))
+    summary = execute(runner, items, sinks, done=results.done, fail_fast=v["fail_fast"])
     if report is not None and not v["quiet"] and v["html"] != "-":
         err.print(f"HTML report: {v['html']} ({plural(report.reviews, 'review')})", markup=False)
     report_summary(summary, results.partials, v["quiet"])
@@ -76,27 +77,4 @@ def _results_sink(engine: Any, v: dict[str, Any], outputs: list[str], check: Any
         raise ValueError(f"give {'-o FILE' if v['output'] else '--html'} or --output-dir DIR, not both")
     from saliency_cli.runners.ray.parts import OutputDir
 
-    return OutputDir.open(v["output_dir"], v["output_format"], v["level"], v["resume"], check)
-
-
-def _runner(engine: Any, ctx: Any, v: dict[str, Any], settings: Any, results: Any, display: RunDisplay) -> Any:
-    """The local runner, or the Ray runner with the run's own settings (the driver checked them)."""
-    if engine.ray is None:
-        from saliency_cli.runners.local import LocalRunner
-
-        return LocalRunner(ctx)
-    from saliency_cli.runners.ray.driver import RayRunner
-
-    def on_ready(sizing: Any) -> None:
-        if display.quiet:
-            return
-        options = engine.ray
-        where = options.address or "a private local instance"
-        workers = (f"{sizing.max_workers}" if sizing.min_workers == sizing.max_workers
-                   else f"{sizing.min_workers}-{sizing.max_workers}")
-        gpus = f", {sizing.gpus_per_worker:g} GPU" if sizing.gpus_per_worker else ""
-        noun = "worker" if sizing.max_workers == 1 else "workers"
-        err.print(f"ray: {workers} {noun} on {where} ({sizing.cpus_per_worker:g} CPU{gpus}, "
-                  f"{plural(sizing.torch_threads, 'torch thread')} each)", markup=False)
-
-    return RayRunner(model_spec(v), settings, engine.ray, parts=getattr(results, "spec", None), on_ready=on_ready)
+    return OutputDir.open(v["output_dir"], v["output_format"], v["level"], v["resume"], check, sourced=many)

@@ -39,15 +39,17 @@ class RayError(Exception):
 class RayOptions:
     """Where and how wide to run: ``address`` None starts a private local instance; ``workers`` is
     (min, max) actors (equal: a fixed pool), None: one per CPU share locally, 1 to all the cluster's
-    CPUs (or GPUs) on a cluster; ``window`` is batches per worker sent to Ray at a time; ``part_rows``
-    the input rows per block (one part file each) with ``--output-dir``."""
+    CPUs (or GPUs) on a cluster. Input rows per block sent to an actor: ``block_rows`` (answers go
+    back to the driver), ``part_rows`` with ``--output-dir`` (one part file each); ``piece_rows``: rows
+    per read task (rounded to whole blocks)."""
 
     address: str | None = None
     workers: tuple[int, int] | None = None
     cpus_per_worker: float | None = None
     gpus_per_worker: float = 0.0
-    window: int = 64
+    block_rows: int = 128
     part_rows: int = 1024
+    piece_rows: int = 4096
     no_progress_timeout_s: float | None = None
     temp_dir: str | None = None
     num_cpus: int | None = None  # a private local instance's CPUs (default: what this process may use)
