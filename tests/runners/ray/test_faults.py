@@ -1,6 +1,6 @@
 """Faults on a simulated cluster (``ray.cluster_utils.Cluster``: a head and two worker nodes on this
 machine): an actor killed with SIGKILL and a worker node lost mid-run cost no row; the run ends
-complete with every row once and the rows of a local run."""
+complete with every row once and the rows of a local run. (Ctrl-C then --resume: tests/runners/test_ray.py.)"""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ def same_rows(want, got_path):
         assert max(abs(x["score"] - y["score"]) for x, y in zip(a["tokens"], b["tokens"])) <= 1e-6
 
 
+@pytest.mark.slow  # run by benchmarks/ray_scaling.py --part faults; a lost node (below) also kills an actor
 def test_an_actor_killed_mid_run_costs_no_row(cluster, sharp_dir, tmp_path, one_thread):
     spec = shards(tmp_path / "in")
     want = local_rows(spec, sharp_dir, tmp_path / "local.jsonl")
