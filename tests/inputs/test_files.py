@@ -46,6 +46,7 @@ def test_recursive_glob_names_files_relative_to_its_fixed_part(tmp_path):
 def test_a_uri_reads_through_pyarrow_filesystems(tmp_path):
     pytest.importorskip("pyarrow")
     folder = shards(tmp_path / "in", {"a.jsonl": [{"text": "one"}], "b.jsonl": [{"text": "two"}]})
+    (folder / "notes.md").write_text("neither in the folder's files nor in the glob's\n")
     assert items(f"file://{folder}") == items(folder) == items(f"file://{folder}/*.jsonl")
     assert [f.source for f in list_inputs(f"file://{folder}/b.jsonl")] == ["b.jsonl"]
 

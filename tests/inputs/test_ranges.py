@@ -39,6 +39,15 @@ def test_pieces_give_the_rows_of_a_whole_read(tmp_path, name, data, id_field):
         assert dict(index.duplicates) == ({6: 4} if name == "r.csv" else {5: 1})
 
 
+def test_csv_reads_as_before(tmp_path):
+    """Lines end at \\n, \\r\\n or a lone \\r (as a text file opened with newline="" splits them)."""
+    path = tmp_path / "r.csv"
+    path.write_bytes(CSV)
+    got = [(i.row, i.id, getattr(i, "text", None) or i.error[:20]) for i in open_reviews(InputSpec(path=str(path)))]
+    assert got[:3] == [(1, "1", "multi\nline review"), (2, "2", "plain"), (3, "3", "malformed CSV at lin")]
+    assert got[-4:] == [(8, "8", "cr\rinside"), (9, "9", "lone"), (10, "10", "the review text is e"), (11, "11", "last")]
+
+
 def test_csv_cuts_sit_at_record_starts(tmp_path):
     path = tmp_path / "r.csv"
     path.write_bytes(CSV)

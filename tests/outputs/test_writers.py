@@ -111,3 +111,16 @@ def test_reviews_of_several_files_are_told_apart_by_source(tmp_path):
     again.close(complete=True)
     assert [(r["source"], r["id"]) for r in map(json.loads, jsonl.read_text().splitlines())] == [
         ("a.jsonl", "1"), ("a.jsonl", "2"), ("b.jsonl", "1")]
+
+
+def test_a_resumed_run_writes_the_errors_file_anew(tmp_path):
+    from saliency_cli.outputs.writers import ErrorWriter
+    from saliency_cli.records import RowError
+
+    path = tmp_path / "errors.jsonl"
+    path.write_text('{"row": 3, "id": null, "error": "from the interrupted run"}\n')
+    writer = ErrorWriter(str(path), resume=True)  # every row without a result is tried again
+    writer.add(RowError(3, None, "empty", "a.jsonl"))
+    writer.finish("complete")
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"source": "a.jsonl", "row": 3, "id": None, "error": "empty"}]

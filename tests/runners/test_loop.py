@@ -97,3 +97,13 @@ def test_an_exception_aborts_every_sink(tiny_lm):
     with pytest.raises(RuntimeError, match="the runner broke"):
         run(Broken(), items(3), [first, second])
     assert first.endings == second.endings == [ABORTED] and len(first.outcomes) == 1
+
+
+def test_resume_skips_reviews_by_file_and_id(tiny_lm):
+    reviews = [Review("1", "fine", 1, "a.jsonl"), Review("2", "good", 2, "a.jsonl"), Review("1", "bad", 1, "b.jsonl")]
+    sink = Collect()
+    summary = run(runner(tiny_lm), reviews, [sink], done={("a.jsonl", "1")})
+    assert [(o.review.source, o.review.id) for o in sink.outcomes] == [("a.jsonl", "2"), ("b.jsonl", "1")]
+    assert (summary.skipped, summary.explained) == (1, 2)
+    sink = Collect()  # a record without a source (an older file) stands for its id in any file
+    assert run(runner(tiny_lm), reviews, [sink], done={(None, "1")}).skipped == 2

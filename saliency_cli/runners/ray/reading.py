@@ -48,7 +48,8 @@ class Blocks:
 
 
 def frames(items: Iterable[Review | RowError], blocks: Blocks, position: int = 0) -> Iterator[Any]:
-    """Padded pandas blocks of whole batches of ``items`` (all of one file, at ``position`` in the input)."""
+    """Padded pandas blocks of whole batches of ``items`` (all of one file, at ``position`` in the input,
+    or all read by the driver)."""
     import pandas as pd
 
     pending: list[tuple[int, Sequence[Review | RowError]]] = []
@@ -61,7 +62,7 @@ def frames(items: Iterable[Review | RowError], blocks: Blocks, position: int = 0
         return pd.DataFrame(data, columns=list(COLUMNS))
 
     for number, batch in row_batches(items, blocks.batch_size):
-        if pending and (len(pending) == blocks.batches or pending[-1][1][0].source != batch[0].source):
+        if len(pending) == blocks.batches:
             yield frame()
         pending.append((number, batch))
     if pending:
