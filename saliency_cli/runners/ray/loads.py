@@ -43,6 +43,10 @@ def start_counter(ray: Any) -> Any:
     named ``COUNTER_NAME`` while the run lasts (``stop_counter`` ends it)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    try:  # one left by a run of this session that could not end it (a second Ctrl-C as it started)
+        ray.kill(ray.get_actor(COUNTER_NAME))
+    except ValueError:
+        pass
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     return ray.remote(num_cpus=0)(LoadCounter).options(scheduling_strategy=here, name=COUNTER_NAME).remote()
 

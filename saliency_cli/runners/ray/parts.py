@@ -149,7 +149,7 @@ class OutputDir:
             raise OutputError(f"cannot create --output-dir {folder}: {exc.strerror}") from None
         if not os.access(path, os.W_OK | os.X_OK):
             raise OutputError(f"cannot write --output-dir {folder}: permission denied")
-        out = cls(PartSpec(str(path), fmt, level, sourced=sourced))
+        out = cls(PartSpec(str(path.resolve()), fmt, level, sourced=sourced))  # actors elsewhere see the same path
         existing = sorted(path.glob(f"part-*.{fmt}"))
         if existing and not resume:
             raise OutputError(f"--output-dir {folder} already holds {len(existing)} parts: pass --resume to "
