@@ -319,8 +319,12 @@ def faults(args) -> list[dict]:
     init_ray(ray, RayOptions(address=cluster.address))
 
     def lose_node(where) -> None:
-        busy = {node for _, node, _ in where}
-        cluster.remove_node(next(n for n in workers if n.node_id in busy))
+        from saliency_cli.runners.ray.loads import COUNTER_NAME
+
+        while not {node for _, node, _ in where} & {n.node_id for n in workers}:  # the second actor may be loading
+            time.sleep(0.5)
+            where = ray.get(ray.get_actor(COUNTER_NAME).where.remote())
+        cluster.remove_node(next(n for n in workers if n.node_id in {node for _, node, _ in where}))
 
     results = []
     try:

@@ -60,27 +60,45 @@ def group_starts(parquet: Any) -> list[int]:
     return starts
 
 
-def column_values(parquet: Any, names: list[str], first_row: int = 1,
-                  last_row: int | None = None) -> Iterator[tuple[int, list[Any]]]:
-    """(row, the values of ``names``) over rows ``first_row..last_row``, reading only the row groups they touch."""
+def column_values(parquet: Any, names: list[str], first_row: int = 1, last_row: int | None = None,
+                  where: str | None = None) -> Iterator[tuple[int, list[Any]]]:
+    """(row, the values of ``names``) over rows ``first_row..last_row``, reading only the row groups they
+    touch (``where``: the file's path, to keep its last row group for the next piece)."""
     last_row = parquet_rows(parquet) if last_row is None else min(last_row, parquet_rows(parquet))
     for group, start in enumerate(group_starts(parquet)):
         end = start + parquet.metadata.row_group(group).num_rows - 1
         if end < first_row or start > last_row:
             continue
-        table = parquet.read_row_group(group, columns=names)
+        table = _row_group(parquet, group, tuple(names), where)
         low, high = max(first_row, start), min(last_row, end)
         columns = [table.column(name).slice(low - start, high - low + 1).to_pylist() for name in names]
         for offset, values in enumerate(zip(*columns)):
             yield low + offset, list(values)
 
 
+_LAST_GROUP: dict[tuple, Any] = {}  # the last row group read, for the next piece of the same group
+
+
+def _row_group(parquet: Any, group: int, names: tuple[str, ...], where: str | None) -> Any:
+    """A row group's columns; with ``where``, the last one read is kept (per process), so the pieces of
+    a large row group read one after another in a Ray worker decode it once, not once per piece."""
+    if where is None:
+        return parquet.read_row_group(group, columns=list(names))
+    meta = parquet.metadata
+    key = (where, meta.num_rows, meta.serialized_size, group, names,
+           tuple(meta.row_group(group).column(i).total_compressed_size for i in range(meta.num_columns)))
+    if key not in _LAST_GROUP:
+        _LAST_GROUP.clear()
+        _LAST_GROUP[key] = parquet.read_row_group(group, columns=list(names))
+    return _LAST_GROUP[key]
+
+
 def read_parquet(parquet: Any, spec: InputSpec, ids: IdTracker, first_row: int = 1,
-                 last_row: int | None = None) -> Iterator[Review | RowError]:
+                 last_row: int | None = None, where: str | None = None) -> Iterator[Review | RowError]:
     """Reviews of rows ``first_row..last_row`` (all by default): a null or non-string text, or a null
     id, is a row error, as in JSONL."""
     names = [spec.text_field] + ([spec.id_field] if spec.id_field and spec.id_field != spec.text_field else [])
-    for row, values in column_values(parquet, names, first_row, last_row):
+    for row, values in column_values(parquet, names, first_row, last_row, where):
         text, rid = values[0], str(row)
         if spec.id_field is not None:
             key = values[-1]

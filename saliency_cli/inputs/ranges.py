@@ -6,7 +6,8 @@ count as they do in a whole read), which rows repeat an id (ids must be unique w
 a piece cannot see the rows before it), and which rows ``--resume`` skips. It holds none of the
 data: a few numbers per piece. ``ranges`` cuts the index into ``Range`` s and ``read_range`` reads
 one, anywhere the file can be opened. Text and JSONL take the fast path (counting lines) unless ids
-must be read; Parquet files are cut at their row groups (a piece never reads a group twice).
+must be read; Parquet files are cut by rows (the row groups a piece touches are read, and kept for the
+next piece of the same group read in the same process).
 """
 
 from __future__ import annotations
@@ -118,34 +119,30 @@ def _index_csv(file: InputFile, spec: InputSpec, encoding: str, every: int, done
     return FileIndex(file, tuple(cuts), last, ids.duplicates, frozenset(done))
 
 
-def _index_parquet(file: InputFile, spec: InputSpec, every: int, batch: int, done_ids: frozenset[str]) -> FileIndex:
-    """Pieces at row groups (each moved on to the next batch boundary): a piece reads its groups once."""
-    from saliency_cli.inputs.parquet import column_values, group_starts, open_parquet, parquet_rows
+def _index_parquet(file: InputFile, spec: InputSpec, every: int, done_ids: frozenset[str]) -> FileIndex:
+    """Pieces every ``every`` rows (a piece reads the row groups it touches: ``parquet.column_values``);
+    with ids to read, the file is read by its reader, as for JSONL."""
+    from saliency_cli.inputs.parquet import open_parquet, parquet_rows, read_parquet
 
     parquet = open_parquet(file.path)
     try:
-        rows = parquet_rows(parquet)
-        starts = {1 + -(-(start - 1) // batch) * batch for start in group_starts(parquet)}
-        cuts = sorted(row for row in starts if row <= rows)
-        ids, done = IdTracker(), set()
+        rows, ids = parquet_rows(parquet), IdTracker()
         if spec.id_field is not None:
-            for row, (key,) in column_values(parquet, [spec.id_field]):
-                if key is not None and ids.check(str(key), row) is None and str(key) in done_ids:
-                    done.add(row)
+            done = _done_rows(read_parquet(parquet, spec, ids), done_ids)
         else:
             done = {int(i) for i in done_ids if i.isdigit() and 1 <= int(i) <= rows}
     finally:
         parquet.close()
-    return FileIndex(file, tuple(Cut(row - 1, row, row) for row in cuts), rows, ids.duplicates, frozenset(done))
+    cuts = tuple(Cut(row - 1, row, row) for row in range(1, rows + 1, every))
+    return FileIndex(file, cuts, rows, ids.duplicates, frozenset(done))
 
 
-def index_file(file: InputFile, spec: InputSpec, every: int, batch: int = 1,
-               done_ids: frozenset[str] = frozenset()) -> FileIndex:
-    """The pre-pass over one file: a piece starts every ``every`` rows (a multiple of ``batch``, so
-    pieces hold whole batches), with its duplicates and the rows whose ids are in ``done_ids``."""
+def index_file(file: InputFile, spec: InputSpec, every: int, done_ids: frozenset[str] = frozenset()) -> FileIndex:
+    """The pre-pass over one file: a piece starts every ``every`` rows (give a multiple of the batch
+    size, so pieces hold whole batches), with its duplicates and the rows whose ids are in ``done_ids``."""
     encoding = check_encoding(spec.encoding)
     if file.fmt == "parquet":
-        return _index_parquet(file, spec, every, batch, done_ids)
+        return _index_parquet(file, spec, every, done_ids)
     with open_binary(file.path) as stream:
         if not stream.read(65536).strip():  # an empty shard: no rows, no pieces
             return FileIndex(file, (), 0)

@@ -173,12 +173,12 @@ def _read_stream(stream: IO[bytes], head: bytes, fmt: str, spec: InputSpec, enco
     return read_csv_from(Lines(stream, encoding, cut.offset, cut.line), layout, spec, encoding, ids, cut.row, cut.line)
 
 
-def _read_parquet_whole(parquet: Any, spec: InputSpec, cut: Any, ids: IdTracker,
-                        last_row: int | None = None) -> Iterator[Review | RowError]:
+def _read_parquet_whole(parquet: Any, spec: InputSpec, cut: Any, ids: IdTracker, last_row: int | None = None,
+                        where: str | None = None) -> Iterator[Review | RowError]:
     from saliency_cli.inputs.parquet import check_columns, read_parquet
 
     check_columns(parquet, spec)
-    return read_parquet(parquet, spec, ids, cut.row if cut else 1, last_row)
+    return read_parquet(parquet, spec, ids, cut.row if cut else 1, last_row, where)
 
 
 def open_file(file: InputFile, spec: InputSpec, encoding: str, ids: IdTracker, cut: Any = None,
@@ -189,7 +189,8 @@ def open_file(file: InputFile, spec: InputSpec, encoding: str, ids: IdTracker, c
         from saliency_cli.inputs.parquet import open_parquet
 
         parquet = open_parquet(file.path)
-        return _Sourced(_read_parquet_whole(parquet, spec, cut, ids, last_row), file.source, last_row, parquet.close)
+        items = _read_parquet_whole(parquet, spec, cut, ids, last_row, file.path if last_row is not None else None)
+        return _Sourced(items, file.source, last_row, parquet.close)
     stream = open_binary(file.path)
     try:
         head = stream.read(_SNIFF_BYTES)

@@ -45,7 +45,8 @@ def test_csv_reads_as_before(tmp_path):
     path.write_bytes(CSV)
     got = [(i.row, i.id, getattr(i, "text", None) or i.error[:20]) for i in open_reviews(InputSpec(path=str(path)))]
     assert got[:3] == [(1, "1", "multi\nline review"), (2, "2", "plain"), (3, "3", "malformed CSV at lin")]
-    assert got[-4:] == [(8, "8", "cr\rinside"), (9, "9", "lone"), (10, "10", "the review text is e"), (11, "11", "last")]
+    assert got[-4:] == [(8, "8", "cr\rinside"), (9, "9", "lone"), (10, "10", "the review text is e"),
+                        (11, "11", "last")]
 
 
 def test_csv_cuts_sit_at_record_starts(tmp_path):
@@ -68,18 +69,25 @@ def test_resume_rows_come_from_the_ids_found(tmp_path):
     assert index.done == {1, 3}  # without --id-field, ids are row numbers
 
 
-def test_parquet_pieces_follow_row_groups_on_batch_boundaries(tmp_path):
+def test_parquet_pieces_cut_row_groups_and_read_each_group_once(tmp_path, monkeypatch):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
+    from saliency_cli.inputs import parquet as reader
+
     texts = [f"review {i}" for i in range(1, 11)]
     texts[3] = None
-    ids = [str(i % 7) for i in range(1, 11)]  # row 8 repeats row 1's id
+    ids = [str(i % 7) for i in range(1, 11)]  # rows 8-10 repeat the ids of rows 1-3; row 4 has no text
+    ids[8] = "4"  # so its id is not taken: row 9 is no duplicate
     path = tmp_path / "r.parquet"
     pq.write_table(pa.table({"text": texts, "key": ids}), path, row_group_size=4)
     spec = InputSpec(path=str(path), id_field="key")
     whole = list(open_reviews(spec))
     assert [type(i).__name__ for i in whole][3] == "RowError" and "duplicate id '1'" in whole[7].error
-    index = index_file(list_inputs(str(path))[0], spec, 100, batch=3)
-    assert [c.row for c in index.cuts] == [1, 7, 10]  # groups start at rows 1, 5, 9: moved to 1, 7, 10
+    index = index_file(list_inputs(str(path))[0], spec, 3)
+    assert [c.row for c in index.cuts] == [1, 4, 7, 10] and dict(index.duplicates) == {8: 1, 10: 3}
+    reads = []
+    real = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", lambda self, i, **kw: reads.append(i) or real(self, i, **kw))
     assert [i for piece in ranges(index, 0) for i in read_range(piece, spec)] == whole
+    assert reads == [0, 1, 2]  # pieces over rows 1-3, 4-6, 7-9, 10: each group decoded once

@@ -279,7 +279,7 @@ def test_pieces_of_one_file_give_the_local_rows_and_a_stop_then_resume_completes
     def run(resume: bool, **stop):
         out = OutputDir.open(str(folder), None, "token", resume)
         ray_runner = RayRunner(ModelSpec(str(sharp_dir), "cpu"), settings,
-                               RayOptions(workers=(1, 1), cpus_per_worker=1, part_rows=8, piece_rows=16), keep=out.spec,
+                               RayOptions(workers=(1, 1), cpus_per_worker=1, part_rows=8), keep=out.spec,
                                on_loads=out.loaded)  # pieces of 16 rows: 3 in the file, 2 parts each
         return run_loop(ray_runner, open_reviews(spec), [out], done=out.done, **stop), \
             json.loads((folder / "manifest.json").read_text())

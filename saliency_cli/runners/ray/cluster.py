@@ -39,17 +39,16 @@ class RayError(Exception):
 class RayOptions:
     """Where and how wide to run: ``address`` None starts a private local instance; ``workers`` is
     (min, max) actors (equal: a fixed pool), None: one per CPU share locally, 1 to all the cluster's
-    CPUs (or GPUs) on a cluster. Input rows per block sent to an actor: ``block_rows`` (answers go
-    back to the driver), ``part_rows`` with ``--output-dir`` (one part file each); ``piece_rows``: rows
-    per read task (rounded to whole blocks)."""
+    CPUs (or GPUs) on a cluster. Input rows per block (one read task, one actor call): ``block_rows``
+    (answers go back to the driver), ``part_rows`` with ``--output-dir`` (one part file each); both
+    rounded down to whole batches."""
 
     address: str | None = None
     workers: tuple[int, int] | None = None
     cpus_per_worker: float | None = None
     gpus_per_worker: float = 0.0
-    block_rows: int = 128
+    block_rows: int = 64
     part_rows: int = 1024
-    piece_rows: int = 4096
     no_progress_timeout_s: float | None = None
     temp_dir: str | None = None
     num_cpus: int | None = None  # a private local instance's CPUs (default: what this process may use)

@@ -26,8 +26,8 @@ READ_CONCURRENCY_PER_WORKER = 2  # read (and index) tasks in flight per actor: r
 
 
 def _blocks(settings: Settings, options: RayOptions, keep: Any) -> Any:
-    """Blocks of whole batches: ``part_rows`` rows with ``--output-dir`` (one part each), else
-    ``block_rows`` (fewer rows: answers come back sooner; more: less overhead per block)."""
+    """Blocks of whole batches (at least one): ``part_rows`` rows with ``--output-dir`` (one part
+    each), else ``block_rows`` (fewer rows: answers come back sooner; more: less overhead per block)."""
     from saliency_cli.runners.ray.parts import PartSpec
     from saliency_cli.runners.ray.reading import Blocks
 
@@ -50,8 +50,9 @@ def input_dataset(ray: Any, items: Any, settings: Settings, options: RayOptions,
     close = getattr(getattr(items, "items", None), "close", None)
     if close is not None:
         close()  # the workers read the files: let go of the driver's open stream
-    every = max(blocks.rows, options.piece_rows // blocks.rows * blocks.rows)
-    indexed = index_files(ray, files, items.items.spec, items.done, every, settings.batch_size, concurrency)
+    # one read task per block: each actor call then gets exactly one block and answers it at once (a
+    # read task's blocks would reach the actors merged, as Ray Data shapes blocks by bytes)
+    indexed = index_files(ray, files, items.items.spec, items.done, blocks.rows, concurrency)
     if not indexed.pieces:
         return None, indexed.skipped
     source = InputPieces(indexed.pieces, items.items.spec, blocks)

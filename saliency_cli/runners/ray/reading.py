@@ -1,8 +1,8 @@
 """What the actors are given: one Ray dataset of padded pandas blocks of input items, for the whole run.
 
 Input files are read by Ray read tasks, in parallel: the pre-pass (``inputs.ranges.index_file``, one
-Ray task per file) cuts every file into pieces of whole batches (a whole small file, byte ranges of a
-large one, row groups of Parquet) and finds what ``--resume`` skips; each read task reads one piece
+Ray task per file) cuts every file into pieces of one block each (byte ranges of a text, JSONL or CSV
+file, row ranges of a Parquet file) and finds what ``--resume`` skips; each read task reads one piece
 with the usual readers, so rows, ids and row errors are those of a local run. The driver holds a few
 numbers per piece, never the data. Reviews given as arguments or on stdin are read by the driver and
 put in Ray's object store as blocks.
@@ -106,7 +106,7 @@ def _done_by_source(done: Iterable[Key]) -> dict[str | None, frozenset[str]]:
 
 
 def index_files(ray: Any, files: Sequence[InputFile], spec: InputSpec, done: Iterable[Key], every: int,
-                batch_size: int, concurrency: int) -> Indexed:
+                concurrency: int) -> Indexed:
     """Index every file in Ray tasks, ``concurrency`` at a time (zero-CPU tasks: they never wait for
     the actors' CPUs), and cut the pieces."""
     task = ray.remote(num_cpus=0, max_retries=3)(index_file)
@@ -117,7 +117,7 @@ def index_files(ray: Any, files: Sequence[InputFile], spec: InputSpec, done: Ite
     for file in files:
         if len(refs) - len(indexes) >= concurrency:  # a window of tasks in flight, gathered in order
             indexes.append(ray.get(refs[len(indexes)]))
-        refs.append(task.remote(file, spec, every, batch_size, by_source.get(file.source, frozenset()) | legacy))
+        refs.append(task.remote(file, spec, every, by_source.get(file.source, frozenset()) | legacy))
     indexes.extend(ray.get(refs[len(indexes):]))
     pieces = [piece for position, index in enumerate(indexes) for piece in ranges(index, position)]
     return Indexed(pieces, sum(len(index.done) for index in indexes))

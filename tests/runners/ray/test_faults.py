@@ -82,6 +82,22 @@ class Fault:
         pass
 
 
+def on_a_worker_node(cluster, where, wait_s: float = 120.0):
+    """A worker node an actor runs on (one of the two actors may still be loading: wait for it)."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        busy = {node for _, node, _ in where}
+        found = [n for n in cluster.workers if n.node_id in busy]
+        if found or time.monotonic() > deadline:
+            return found[0]
+        time.sleep(0.5)
+        where = ray.get(ray.get_actor(COUNTER_NAME).where.remote())
+
+
 def run_with(fault, spec, model_dir, cluster, out):
     loads = []
     runner = RayRunner(ModelSpec(str(model_dir), "cpu"), make_settings(["grad"], batch_size=4),
@@ -125,8 +141,7 @@ def test_a_worker_node_lost_mid_run_costs_no_row(cluster, sharp_dir, tmp_path, o
     lost = []
 
     def lose_a_node(where):
-        busy = {node for _, node, _ in where}
-        node = next(n for n in cluster.workers if n.node_id in busy)  # a worker node with an actor on it
+        node = on_a_worker_node(cluster, where)
         cluster.remove_node(node)
         lost.append(node.node_id)
 
