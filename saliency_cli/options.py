@@ -81,10 +81,10 @@ OPTIONS: tuple[Option, ...] = (
                                              "quoted glob; '-' reads stdin."}}),
     Option("format", "auto", "Input format (auto: the extension, then the content).", "Input", INPUT,
            choices=("auto", "text", "csv", "tsv", "jsonl", "parquet"), api=False),
-    Option("text_field", "text", "CSV column / JSONL key holding the review.", "Input", INPUT, api=False,
+    Option("text_field", "text", "CSV or Parquet column / JSONL key holding the review.", "Input", INPUT, api=False,
            metavar="NAME"),
-    Option("id_field", None, "Column/key with row ids.", "Input", INPUT, api=False, metavar="NAME",
-           default_text="row number"),
+    Option("id_field", None, "Column/key with row ids (unique within a file).", "Input", INPUT, api=False,
+           metavar="NAME", default_text="row number"),
     Option("encoding", "utf-8", "Input encoding, e.g. utf-8, latin-1, cp1252, utf-16.", "Input", INPUT, api=False),
     Option("delimiter", None, "CSV delimiter.", "Input", INPUT, api=False, default_text="sniffed from the header"),
     # Model

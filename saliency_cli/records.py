@@ -193,7 +193,7 @@ class Outcome:
     written: tuple[str, int] | None = None
 
 
-Key = tuple  # (source, id): a review of one file (ids are unique within a file)
+Key = tuple[str | None, str]  # (source, id): a review of one file (ids are unique within a file)
 
 
 def is_done(done: "set[Key] | frozenset[Key]", source: str | None, rid: str) -> bool:
