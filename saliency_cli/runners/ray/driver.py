@@ -106,7 +106,7 @@ def explain_on_ray(ray: Any, sizing: Sizing, model: ModelSpec, settings: Setting
 
 def _answers(mapped: Any, sizing: Sizing) -> Iterator[Any]:
     """The answered blocks in input order; a stopped run stops its execution at once, not at GC."""
-    answers = iter(mapped.iter_batches(batch_format="pandas", batch_size=None))
+    answers = iter(mapped.iter_batches(batch_format="pandas", batch_size=None, prefetch_batches=0))
     try:
         while True:
             try:
