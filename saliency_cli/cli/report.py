@@ -10,8 +10,8 @@ from saliency_cli.cli.console import err, fail, plural
 
 
 def report(
-    results: str = typer.Argument(..., metavar="RESULTS", help="JSONL or CSV written by 'saliency-cli explain'; "
-                                  "'-' reads stdin."),
+    results: str = typer.Argument(..., metavar="RESULTS", help="JSONL, CSV or Parquet written by 'saliency-cli "
+                                  "explain'; '-' reads stdin."),
     output: str = typer.Option(..., "--output", "-o", metavar="PATH", help="HTML file to write; '-' is stdout."),
     level: str = typer.Option("word", "--level", metavar="word|token", help="Highlight words or tokens."),
 ) -> None:
