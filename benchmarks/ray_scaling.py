@@ -289,7 +289,8 @@ def fault_run(cluster, spec, settings, model, harm) -> dict:
 
     marks.add = add_and_harm
     runner = RayRunner(ModelSpec(model, "cpu"), settings,
-                       RayOptions(address=cluster.address, workers=(2, 2), cpus_per_worker=0.75, block_rows=8),
+                       RayOptions(address=cluster.address, workers=(2, 2), cpus_per_worker=0.75,
+                                  first_block_rows=8, block_rows=8),
                        on_loads=loads.append)
     summary = run(runner, open_reviews(spec), [marks])
     keys = [(e.source, e.id) for e in marks.records]

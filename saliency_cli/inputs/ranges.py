@@ -163,6 +163,14 @@ def ranges(index: FileIndex, position: int) -> list[Range]:
     return out
 
 
+def join(pieces: list[Range]) -> Range:
+    """Consecutive pieces of one file as one piece."""
+    first, last = pieces[0], pieces[-1]
+    assert all(p.file == first.file for p in pieces)
+    return Range(first.file, first.position, first.cut, last.last_row,
+                 {r: f for p in pieces for r, f in p.duplicates.items()}, frozenset().union(*(p.done for p in pieces)))
+
+
 def read_range(piece: Range, spec: InputSpec) -> Iterator[Review | RowError]:
     """The items of one piece, less the rows ``--resume`` skips: the same rows, ids and errors as a
     read of the whole file gives for them."""

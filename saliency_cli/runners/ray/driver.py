@@ -26,20 +26,21 @@ READ_CONCURRENCY_PER_WORKER = 2  # read (and index) tasks in flight per actor: r
 
 
 def _blocks(settings: Settings, options: RayOptions, keep: Any) -> Any:
-    """Blocks of whole batches (at least one): ``part_rows`` rows with ``--output-dir`` (one part
-    each), else ``block_rows`` (fewer rows: answers come back sooner; more: less overhead per block)."""
+    """Blocks of whole batches (at least one): from ``first_block_rows`` rows, doubling, up to
+    ``part_rows`` with ``--output-dir`` (one part each), else up to ``block_rows``."""
     from saliency_cli.runners.ray.parts import PartSpec
     from saliency_cli.runners.ray.reading import Blocks
 
-    rows = options.part_rows if isinstance(keep, PartSpec) else options.block_rows
-    return Blocks(settings.batch_size, max(1, rows // settings.batch_size))
+    most = options.part_rows if isinstance(keep, PartSpec) else options.block_rows
+    return Blocks(settings.batch_size, max(1, most // settings.batch_size),
+                  max(1, options.first_block_rows // settings.batch_size))
 
 
 def input_dataset(ray: Any, items: Any, settings: Settings, options: RayOptions, keep: Any,
                   sizing: Sizing) -> tuple[Any, int | None]:
     """The run's input as one dataset, and the rows ``--resume`` skipped (None when the driver read the
     input: the run loop counted them)."""
-    from saliency_cli.runners.ray.reading import InputPieces, driver_blocks, index_files
+    from saliency_cli.runners.ray.reading import InputPieces, driver_blocks, grown, index_files
 
     blocks = _blocks(settings, options, keep)
     concurrency = max(2, READ_CONCURRENCY_PER_WORKER * sizing.max_workers)
@@ -52,10 +53,11 @@ def input_dataset(ray: Any, items: Any, settings: Settings, options: RayOptions,
         close()  # the workers read the files: let go of the driver's open stream
     # one read task per block: each actor call then gets exactly one block and answers it at once (a
     # read task's blocks would reach the actors merged, as Ray Data shapes blocks by bytes)
-    indexed = index_files(ray, files, items.items.spec, items.done, blocks.rows, concurrency)
+    granule = min(blocks.first, blocks.batches) * settings.batch_size
+    indexed = index_files(ray, files, items.items.spec, items.done, granule, concurrency)
     if not indexed.pieces:
         return None, indexed.skipped
-    source = InputPieces(indexed.pieces, items.items.spec, blocks)
+    source = InputPieces(grown(indexed.pieces, blocks), items.items.spec, blocks)
     return ray.data.read_datasource(source, num_cpus=0, concurrency=concurrency), indexed.skipped
 
 

@@ -26,7 +26,7 @@ from ray.data.block import BlockMetadata
 
 from saliency_cli.inputs import InputSpec
 from saliency_cli.inputs.files import InputFile
-from saliency_cli.inputs.ranges import Range, index_file, ranges, read_range
+from saliency_cli.inputs.ranges import Range, index_file, join, ranges, read_range
 from saliency_cli.records import Key, Review, RowError
 from saliency_cli.runners.batches import row_batches
 
@@ -36,23 +36,50 @@ FILLER = -1  # the batch number of padding rows
 
 @dataclass(frozen=True)
 class Blocks:
-    """How input items are cut into blocks: ``batches`` of ``batch_size`` rows per block."""
+    """How input items are cut into blocks: at most ``batches`` of ``batch_size`` rows per block; the
+    first block holds ``first`` batches, and each next one twice as many, up to ``batches``."""
 
     batch_size: int
     batches: int
+    first: int = 1
 
     @property
     def rows(self) -> int:
-        """The rows of every block (padded): one Ray batch."""
+        """The rows of every block (padded to the largest): one Ray batch."""
         return self.batch_size * self.batches
 
+    def sizes(self) -> Iterator[int]:
+        """Rows of the first block, the second, ...: small first (the first answers come soon), then
+        larger (fewer blocks: less overhead per row, and a driver that keeps less for each block)."""
+        batches = min(self.first, self.batches)
+        while True:
+            yield batches * self.batch_size
+            batches = min(2 * batches, self.batches)
 
-def frames(items: Iterable[Review | RowError], blocks: Blocks, position: int = 0) -> Iterator[Any]:
+
+def grown(pieces: Sequence[Range], blocks: Blocks) -> list[Range]:
+    """Pieces of ``blocks.first`` batches each, joined into pieces of the sizes ``blocks.sizes`` gives,
+    in input order, never across files: one read task (and one block) each."""
+    sizes, out, pending = blocks.sizes(), [], []
+    size = next(sizes)
+    for piece in pieces:
+        if pending and (piece.file != pending[0].file or piece.last_row - pending[0].cut.row + 1 > size):
+            out.append(join(pending))
+            pending, size = [], next(sizes)
+        pending.append(piece)
+    if pending:
+        out.append(join(pending))
+    return out
+
+
+def frames(items: Iterable[Review | RowError], blocks: Blocks, position: int = 0,
+           sizes: Iterator[int] | None = None) -> Iterator[Any]:
     """Padded pandas blocks of whole batches of ``items`` (all of one file, at ``position`` in the input,
-    or all read by the driver)."""
+    or all read by the driver): of ``sizes`` rows, else of the largest size (a piece: one block)."""
     import pandas as pd
 
     pending: list[tuple[int, Sequence[Review | RowError]]] = []
+    size = next(sizes) if sizes is not None else blocks.rows
 
     def frame() -> Any:
         name = f"{position:05d}-{pending[0][1][0].row:012d}"
@@ -62,8 +89,9 @@ def frames(items: Iterable[Review | RowError], blocks: Blocks, position: int = 0
         return pd.DataFrame(data, columns=list(COLUMNS))
 
     for number, batch in row_batches(items, blocks.batch_size):
-        if len(pending) == blocks.batches:
+        if pending and len(pending) * blocks.batch_size >= size:
             yield frame()
+            size = next(sizes) if sizes is not None else size
         pending.append((number, batch))
     if pending:
         yield frame()
@@ -125,4 +153,4 @@ def index_files(ray: Any, files: Sequence[InputFile], spec: InputSpec, done: Ite
 
 def driver_blocks(ray: Any, items: Iterable[Review | RowError], blocks: Blocks) -> list[Any]:
     """Reviews read by the driver (arguments, stdin) as blocks put in the object store, read as they go."""
-    return [ray.put(frame) for frame in frames(items, blocks)]
+    return [ray.put(frame) for frame in frames(items, blocks, sizes=blocks.sizes())]

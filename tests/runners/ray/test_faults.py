@@ -24,6 +24,7 @@ from saliency_cli.runners.ray.loads import COUNTER_NAME
 from saliency_cli.settings import make_settings
 
 REVIEWS = Path(__file__).resolve().parents[3] / "sample_data" / "reviews.jsonl"
+SETTINGS = make_settings(["ig"], options={"steps": 32}, batch_size=4)  # enough work left when the fault comes
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +101,16 @@ def on_a_worker_node(cluster, where, wait_s: float = 120.0):
 
 def run_with(fault, spec, model_dir, cluster, out):
     loads = []
-    runner = RayRunner(ModelSpec(str(model_dir), "cpu"), make_settings(["grad"], batch_size=4),
-                       RayOptions(address=cluster.address, workers=(2, 2), cpus_per_worker=0.75, block_rows=8),
+    runner = RayRunner(ModelSpec(str(model_dir), "cpu"), SETTINGS,
+                       RayOptions(address=cluster.address, workers=(2, 2), cpus_per_worker=0.75,
+                                  first_block_rows=8, block_rows=8),
                        on_loads=loads.append)
     writer = Outputs([str(out)], None, "token", False)
     return run(runner, open_reviews(spec), [writer, fault]), loads[0]
 
 
 def local_rows(spec, model_dir, out):
-    run(LocalRunner(prepare(load_model(str(model_dir), device="cpu"), make_settings(["grad"], batch_size=4))),
+    run(LocalRunner(prepare(load_model(str(model_dir), device="cpu"), SETTINGS)),
         open_reviews(spec), [Outputs([str(out)], None, "token", False)])
     return out.read_text().splitlines()
 
