@@ -77,6 +77,32 @@ def evaluate(texts: str | Iterable[str], *, model: Any = None, bootstrap: int = 
     return summarize(tally_reviews(names, explain_reviews(lm, reviews, settings)), resamples=bootstrap, seed=0)
 
 
+def summarize(results: Any, *, min_count: int = 5, top_k: int = 5, keep_punctuation: bool = False,
+              examples: int = 3, top: int = 10) -> dict[str, Any]:
+    """What drives the model across many explanations; returns the JSON ``saliency-cli summarize --json``
+    writes (per method and target label, every word in ``min_count`` reviews or more, with its mean score,
+    95 % interval and top/bottom-``top_k`` shares; with gold labels, the confusion view).
+
+    ``results`` is a path of saved results (JSONL or word-level CSV), a list of paths, or explanations
+    (what :func:`explain` returns, in review order). Raises ValueError for a malformed line, or for
+    records of different models.
+    """
+    import os
+
+    from saliency_cli.evaluation.corpus import CorpusOptions, CorpusTally
+    from saliency_cli.outputs.saved import read_results
+
+    tally = CorpusTally(CorpusOptions(min_count, top_k, keep_punctuation, 0, examples, top))
+    paths = [results] if isinstance(results, (str, os.PathLike)) else results
+    items = list(paths) if isinstance(paths, (list, tuple)) else None
+    if items and all(isinstance(p, (str, os.PathLike)) for p in items):
+        for path in items:
+            tally.feed(read_results(path))
+    else:
+        tally.feed(items if items is not None else paths)
+    return tally.summary()
+
+
 def _api_signature(func: Any, command: str) -> inspect.Signature:
     """``func``'s signature with every option it takes spelled out (for ``help()`` and editors)."""
     from saliency_cli.options import OPTIONS
@@ -95,5 +121,5 @@ evaluate.__signature__ = _api_signature(evaluate, "evaluate")  # type: ignore[at
 
 __all__ = [
     "Explanation", "Prediction", "Review", "RowError", "Target", "TokenScore", "WordScore",
-    "evaluate", "explain", "load_model", "__version__",
+    "evaluate", "explain", "load_model", "summarize", "__version__",
 ]

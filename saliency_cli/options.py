@@ -84,7 +84,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("text_field", "text", "CSV or Parquet column / JSONL key holding the review.", "Input", INPUT, api=False,
            metavar="NAME"),
     Option("id_field", None, "Column/key with row ids (unique within a file).", "Input", INPUT, api=False,
-           metavar="NAME", default_text="row number"),
+           metavar="NAME", default_text="the column or key 'id' when there is one, else the row number"),
+    Option("row_ids", False, "Row numbers as ids, even when the input has an 'id' column or key.", "Input", INPUT,
+           type=bool, api=False),
+    Option("label_field", None, "CSV column / JSONL key with your own label (the gold label): carried to every "
+           "record as 'label', and summarize's confusion view.", "Input", INPUT, api=False, metavar="NAME"),
+    Option("rationale_field", None, "CSV column / JSONL key with the words a person marked as the reason: a JSON list "
+           "of words or of [start, end] spans; adds plausibility (token F1, IOU, AUPRC).", "Input", INPUT,
+           commands=("evaluate",), api=False, metavar="NAME"),
     Option("encoding", "utf-8", "Input encoding, e.g. utf-8, latin-1, cp1252, utf-16.", "Input", INPUT, api=False),
     Option("delimiter", None, "CSV delimiter.", "Input", INPUT, api=False, default_text="sniffed from the header"),
     # Model
@@ -124,7 +131,9 @@ OPTIONS: tuple[Option, ...] = (
            api=False, metavar="PATH",
            per_command={"evaluate": {"help": "Write an HTML page with the tables and deletion curves."}}),
     Option("summary", None, "Write the summary JSON here ('-': stdout).", "Targets and output", RUN,
-           commands=("evaluate",), api=False, metavar="PATH"),
+           api=False, metavar="PATH",
+           per_command={"explain": {"many": True, "help": "Also summarize the run across the file, as 'saliency-cli "
+                                    "summarize' does: .json, .csv (group x word) or .html by extension; repeatable."}}),
     Option("errors", None, "Also write row errors as JSONL to this file.", "Targets and output", RUN, api=False,
            metavar="PATH"),
     Option("faithfulness", False, "Add ERASER comprehensiveness/sufficiency of each explanation "

@@ -17,12 +17,17 @@ SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class Review:
     """One input review: its id, its text, the 1-based row it came from and, when known, the file it
-    was read from (``source``)."""
+    was read from (``source``). With ``--label-field``, ``labelled`` is set and ``label`` holds the
+    user's own label (None where the row has none); with ``--rationale-field``, ``rationale`` holds
+    the words a person marked, as JSON text (parsed by ``evaluation.plausibility``)."""
 
     id: str
     text: str
     row: int
     source: str | None = None
+    label: str | None = None
+    labelled: bool = False
+    rationale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class Explanation:
     tokens: tuple[TokenScore, ...]
     words: tuple[WordScore, ...]
     attribute: str = "probability"
+    dtype: str | None = None  # the precision that made it, resolved (None: a record written before it was recorded)
     normalization: str = "none"
     truncated: bool = False
     dropped_tokens: int = 0
@@ -123,6 +129,9 @@ class Explanation:
     windows: int = 1
     faithfulness: Mapping[str, Any] | None = None  # --faithfulness only (README, "Output schema")
     source: str | None = None  # the input file, relative to the folder or glob given (None: arguments, stdin)
+    label: str | None = None  # the user's own label (--label-field); written only when ``labelled``
+    labelled: bool = False
+    plausibility: Mapping[str, Any] | None = None  # evaluate --rationale-field only
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record (see README, "Output schema")."""
@@ -136,6 +145,7 @@ class Explanation:
             "method": self.method,
             "params": dict(self.params),
             "attribute": self.attribute,
+            "dtype": self.dtype,
             "prediction": self.prediction.to_dict(),
             "target": self.target.to_dict(),
             "normalization": self.normalization,
@@ -148,6 +158,10 @@ class Explanation:
         }
         if self.faithfulness is not None:
             out["faithfulness"] = dict(self.faithfulness)
+        if self.labelled:
+            out["label"] = self.label
+        if self.plausibility is not None:
+            out["plausibility"] = dict(self.plausibility)
         return out
 
     @classmethod
@@ -163,6 +177,7 @@ class Explanation:
             method=d["method"],
             params=dict(d.get("params", {})),
             attribute=d.get("attribute", "probability"),
+            dtype=d.get("dtype"),
             prediction=Prediction(pred["label"], int(pred["index"]), dict(pred["probs"])),
             target=Target(d["target"]["label"], int(d["target"]["index"])),
             normalization=d.get("normalization", "none"),
@@ -171,6 +186,9 @@ class Explanation:
             delta=d.get("delta"),
             windows=int(d.get("windows", 1)),
             faithfulness=d.get("faithfulness"),
+            label=None if d.get("label") is None else str(d["label"]),
+            labelled="label" in d,
+            plausibility=d.get("plausibility"),
             tokens=tuple(
                 TokenScore(t["token"], int(t["start"]), int(t["end"]), float(t["score"]), bool(t["special"]))
                 for t in d["tokens"]

@@ -139,7 +139,8 @@ def resolve_methods(methods: Sequence[str], options: Mapping[str, Any] | None = 
     given = dict(options or {})
     unknown = sorted(k for k in given if k not in table)
     if unknown:
-        raise SettingError(unknown[0], f"not a method option; known: {', '.join(sorted(table))}")
+        run = ", ".join(o.name for o in OPTIONS if o.api)
+        raise SettingError(unknown[0], f"not an option; run options: {run}; method options: {', '.join(sorted(table))}")
     runs: list[MethodRun] = []
     for name in methods:
         m = get_method(name)

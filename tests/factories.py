@@ -114,3 +114,28 @@ def sharpened(lm, factor: float = 10.0):
             if isinstance(module, torch.nn.Linear):
                 module.weight.mul_(factor)
     return lm.with_model(model)
+
+
+def cli_process(*args, **kw):
+    """``python -m saliency_cli ARGS`` as a child process (offline, unbuffered), for signals and kill -9."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "saliency_cli", *map(str, args)], env=env, **kw)
+
+
+def wait_for_lines(path, n: int, proc, timeout: float = 300.0) -> bytes:
+    """Wait until the run ``proc`` has written ``n`` whole lines to ``path``; fail if it ends first. The
+    timeout only keeps a broken run from hanging the suite: nothing is asserted about time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        data = path.read_bytes() if path.exists() else b""
+        if data.count(b"\n") >= n:
+            return data
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before writing {n} lines to {path}"
+        assert time.monotonic() < deadline, f"{path} did not get {n} lines"
+        time.sleep(0.02)

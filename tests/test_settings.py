@@ -61,7 +61,7 @@ def test_flags_dash_the_keyword_not_the_recorded_name():
         (["occlusion"], {"options": {"features": "sentence"}}, "features", "unknown features 'sentence'"),
         (["sg"], {"options": {"samples": 0}}, "samples", "at least 1"),
         (["sg"], {"options": {"noise": -0.1}}, "noise", "non-negative"),
-        (["ig"], {"options": {"stepz": 3}}, "stepz", "not a method option"),
+        (["ig"], {"options": {"stepz": 3}}, "stepz", "not an option"),
         (["ig"], {"attribute": "x"}, "attribute", "unknown value 'x'"),
         (["ig"], {"normalize": "z"}, "normalize", "unknown value 'z'"),
         (["ig"], {"normalization": "z"}, "normalization", "not a run option"),
@@ -90,7 +90,8 @@ def test_ig_max_steps_below_one_is_rejected():
 
 
 def test_unknown_keyword_lists_the_known_ones():
-    with pytest.raises(SettingError, match=r"^stepz: not a method option; known: baseline, features, ig_max_steps"):
+    with pytest.raises(SettingError, match=r"^stepz: not an option; run options: .*methods, target, .*; method options: "
+                                           r"baseline, features, ig_max_steps"):
         make_settings(["ig"], options={"stepz": 3})
 
 
@@ -172,7 +173,7 @@ def test_python_api_keywords(tiny_lm):
                                   baseline="mask", features="token")
     assert g.params == {"steps": 2, "baseline": "mask", "rule": "riemann-left"}
     assert o.params == {"baseline": "mask", "features": "token"}
-    with pytest.raises(ValueError, match="^stepz: not a method option"):
+    with pytest.raises(ValueError, match="^stepz: not an option"):
         saliency_cli.explain(TEXT, model=tiny_lm, methods=["ig"], stepz=4)
     with pytest.raises(ValueError, match="^steps: must be at least 1"):
         saliency_cli.explain(TEXT, model=tiny_lm, methods=["ig"], steps=0)

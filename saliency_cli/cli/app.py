@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from saliency_cli.cli import evaluate, explain, listing, report
+from saliency_cli.cli import evaluate, explain, listing, report, summarize
 from saliency_cli.cli.signature import command_of
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ def _main(
 app.command("explain")(command_of("explain", explain.explain))
 app.command("evaluate")(command_of("evaluate", evaluate.evaluate))
 app.command("report")(report.report)
+app.command("summarize")(summarize.summarize)
 app.command("methods")(listing.methods)
 app.command("models")(listing.models)
 

@@ -5,7 +5,6 @@ Data never goes here; stdout (or the output file) carries only results.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 import typer
@@ -15,7 +14,17 @@ from rich.table import Table
 
 from saliency_cli.runners.loop import EXIT_USER_ERROR, RunSummary
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+LOG_WIDTH = 1000  # a log file or pipe has no width: tables at their natural width, paths whole
+
+
+def console(stderr: bool = False) -> Console:
+    """A console on stdout or stderr: the terminal's width, or, where the stream is a file or a pipe
+    (CI logs), wide enough that tables keep their natural width instead of wrapping at 80 columns."""
+    terminal = Console(stderr=stderr).is_terminal
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=None if terminal else LOG_WIDTH)
+
+
+err = console(stderr=True)
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> "typer.Exit":
@@ -30,20 +39,22 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
-def report_summary(summary: RunSummary, partials: Any, quiet: bool) -> None:
-    """The closing line(s): how many rows were explained, skipped, truncated, failed; how to resume."""
+def report_summary(summary: RunSummary, partials: Any, quiet: bool, redone: int = 0) -> None:
+    """The closing line(s): how many rows were explained, skipped, truncated, failed; how to resume.
+    ``redone``: reviews a resumed file held that were explained again (its last batch)."""
     if summary.interrupted:
         where = f" in {', '.join(map(str, partials))}" if partials else ""
         err.print(
-            f"interrupted: {plural(summary.explained, 'row')} finished and kept{where}. "
-            "Rerun the same command with --resume to continue.",
+            f"interrupted: {plural(summary.explained, 'row')} finished and kept{where}. Rerun the same command "
+            "with --resume to continue: it skips the finished rows but redoes the last batch.",
             markup=False,
         )
         return
     if summary.stopped_at is not None:
         err.print(f"stopped at row {summary.stopped_at.row} (--fail-fast); rows before it were written.", markup=False)
     if not quiet or summary.failed:
-        parts = [f"{plural(summary.explained, 'row')} explained"]
+        again = f" ({redone} of them again: the last batch of the interrupted run)" if redone else ""
+        parts = [f"{plural(summary.explained, 'row')} explained{again}"]
         if summary.skipped:
             parts.append(f"{summary.skipped} already done (--resume)")
         if summary.truncated:
@@ -80,6 +91,12 @@ def model_table(info: Mapping[str, Any]) -> Table:
         table.add_row(f"band {band.get('label')}", str(band.get("rule", band)))
     for name, value in (info.get("metrics") or {}).items():
         table.add_row(f"held-out {name}", f"{value:.3f}" if isinstance(value, float) else str(value))
-    if info.get("splits"):
-        table.add_row("splits", json.dumps(info["splits"]))
+    splits = info.get("splits") or {}
+    sizes = [(name, splits[key]["snippets"]) for key, name in (("train", "train"), ("val", "validation"), ("test", "test"))
+             if isinstance(splits.get(key), dict) and "snippets" in splits[key]]
+    if sizes:
+        seed = f" (seed {splits['seed']})" if "seed" in splits else ""
+        table.add_row("splits", ", ".join(f"{name} {n:,}" for name, n in sizes) + f" snippets{seed}")
+    if splits.get("method"):
+        table.add_row("split method", str(splits["method"]))
     return table

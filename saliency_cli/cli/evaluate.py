@@ -8,7 +8,7 @@ from typing import Any
 
 from saliency_cli.cli.console import err, fail, plural
 from saliency_cli.cli.display import RunDisplay
-from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, run_settings
+from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, rows_left, run_settings
 from saliency_cli.cli.run import execute, make_runner
 from saliency_cli.cli.signature import values_of
 from saliency_cli.evaluation.statistics import CAVEAT, Tally, summarize, with_control
@@ -46,20 +46,24 @@ def evaluate(**given: Any) -> None:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
     except (RayError, ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
-    sinks.append(RunDisplay(expected=estimate_rows(spec) if err.is_terminal and not v["quiet"] else None,
-                            quiet=v["quiet"], preview=False, top_k=0, max_length=lm.max_length))
+    expected = None if v["quiet"] else rows_left(estimate_rows(spec), done)
+    display = RunDisplay(expected=expected, quiet=v["quiet"], preview=False, top_k=0, max_length=lm.max_length)
     # On Ray without -o, the actors tally their blocks and only the tallies come back; they merge in input order
     keep = None
     if engine.ray is not None and output is None:
         from saliency_cli.runners.ray.actor import Tallied
 
         keep = Tallied(tuple(tally.methods))
-    runner = make_runner(engine, ctx, v, settings, keep=keep, on_extra=tally.merge)
-    run = execute(runner, items, sinks, done=done, fail_fast=v["fail_fast"])
+    runner = make_runner(engine, ctx, v, settings, keep=keep, on_extra=tally.merge, in_batch=display.within)
+    run = execute(runner, items, [*sinks, display], done=done, fail_fast=v["fail_fast"])
     summary = summarize(tally, resamples=v["bootstrap"], seed=0)
-    summary.update({"model": lm.name, "attribute": settings.attribute, "targets": list(settings.targets),
+    summary.update({"model": lm.name, "dtype": ctx.settings.dtype, "attribute": settings.attribute,
+                    "targets": list(settings.targets),
                     "failed": run.failed, "interrupted": run.interrupted})
     _emit(summary, v["summary"], v["html"], v["quiet"])
+    _rationale_notes(tally)
+    if not v["quiet"]:
+        _say_written(v["summary"], v["html"], None if run.interrupted else output)
     if run.interrupted:
         err.print(f"interrupted: the summary covers the {plural(tally.reviews, 'review')} finished"
                   + (f"; rerun with --resume to continue ({output})" if output else ""), markup=False)
@@ -67,6 +71,22 @@ def evaluate(**given: Any) -> None:
     if run.failed and not v["quiet"]:
         err.print(f"{plural(run.failed, 'row')} failed and are not in the summary", markup=False)
     raise typer.Exit(run.exit_code)
+
+
+def _say_written(summary: str | None, html: str | None, rows: str | None) -> None:
+    """Name the files the run wrote (not stdout)."""
+    for what, path in (("summary", summary), ("HTML page", html), ("scored rows", rows)):
+        if path is not None and path != "-":
+            err.print(f"{what}: {path}", markup=False)
+
+
+def _rationale_notes(tally: Tally) -> None:
+    """Reviews whose rationale names words they lack (or cannot be read), one line each: reported, not fatal."""
+    for row, rid, what in tally.notes:
+        err.print(f"note: row {row}" + (f" (id {rid})" if rid != str(row) else "") + f": {what}", markup=False)
+    if tally.note_count > len(tally.notes):
+        err.print(f"note: ... {plural(tally.note_count - len(tally.notes), 'more review')} with such a rationale",
+                  markup=False)
 
 
 def _check_outputs(v: dict[str, Any]) -> None:
@@ -99,10 +119,11 @@ def _sinks(v: dict[str, Any], model: str, labels: Any, settings: Any) -> tuple[T
     tally = Tally([r.method.name for r in settings.methods])
     sinks: list[Any] = [tally]
     done: set = set()
+    labelled = v["label_field"] is not None
     if v["output"] is not None:
         rows = Outputs([v["output"]], None, "token", v["resume"],
-                       check=run_check(model, labels, settings) if v["resume"] else None,
-                       batch_size=settings.batch_size)
+                       check=run_check(model, labels, settings, labelled) if v["resume"] else None,
+                       batch_size=settings.batch_size, labelled=labelled)
         done = rows.done
         if v["resume"]:
             _tally_done(tally, rows)
@@ -128,18 +149,21 @@ def _emit(summary: dict, summary_path: str | None, html: str | None, quiet: bool
     """The tables on stderr, then the summary JSON and the HTML page where asked."""
     from saliency_cli.outputs.atomic import open_text
     from saliency_cli.report.evaluation_page import render_page
-    from saliency_cli.report.evaluation_tables import metrics_table, wins_table
+    from saliency_cli.report.evaluation_tables import metrics_table, plausibility_table, wins_table
 
     if not quiet:
         err.print(metrics_table(summary))
         err.print(wins_table(summary))
+        plausible = plausibility_table(summary)
+        if plausible is not None:
+            err.print(plausible)
         err.print(f"note: {CAVEAT}", markup=False)
     try:
         if summary_path is not None:
             with open_text(summary_path) as fh:
                 fh.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         if html is not None:
-            info = {"model": summary["model"], "explained output": summary["attribute"],
+            info = {"model": summary["model"], "precision": summary["dtype"], "explained output": summary["attribute"],
                     "targets": ", ".join(summary["targets"]), "replacement": summary["baseline"] or "-",
                     "bins": ", ".join(f"{100 * b:g}%" for b in summary["bins"] or []),
                     "rows failed": summary["failed"]}

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
-
-from saliency_cli.cli.console import fail, methods_table, model_table
+from saliency_cli.cli.console import console, fail, methods_table, model_table
 
 
 def methods() -> None:
     """List every saliency method with its aliases and parameters (with defaults)."""
     from saliency_cli.methods import METHODS
 
-    Console(highlight=False).print(methods_table(METHODS.values()))
+    console().print(methods_table(METHODS.values()))
 
 
 def models(
@@ -30,6 +28,6 @@ def models(
     if as_json:
         typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
-    out = Console(highlight=False)
+    out = console()
     out.print(model_table(info))
     out.print("Any other classifier: --model FOLDER_OR_HUB_ID")

@@ -32,13 +32,15 @@ def execute(runner: Runner, items: Iterable[Review | RowError], sinks: Sequence[
 
 
 def make_runner(engine: Any, ctx: Any, v: dict[str, Any], settings: Any, keep: Any = None,
-                on_extra: Callable[[Any], None] | None = None, on_loads: Callable[[Any], None] | None = None) -> Runner:
+                on_extra: Callable[[Any], None] | None = None, on_loads: Callable[[Any], None] | None = None,
+                in_batch: Callable[[float], None] | None = None) -> Runner:
     """The local runner, or the Ray runner with the run's own settings (the driver checked them) and
-    what its actors keep of the records (see ``RayRunner``); Ray's sizing and model loads on stderr."""
+    what its actors keep of the records (see ``RayRunner``); Ray's sizing and model loads on stderr.
+    ``in_batch``: the local runner's progress within a batch (see ``LocalRunner``)."""
     if engine.ray is None:
         from saliency_cli.runners.local import LocalRunner
 
-        return LocalRunner(ctx)
+        return LocalRunner(ctx, in_batch=in_batch)
     from saliency_cli.cli.plan import model_spec
     from saliency_cli.runners.ray.driver import RayRunner
 

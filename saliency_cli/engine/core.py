@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from saliency_cli.engine import gradients
+from saliency_cli.engine import gradients, progress
 from saliency_cli.engine.assemble import Scored, outcome
 from saliency_cli.engine.forward_phases import faithfulness_phase, perturbation_phase
 from saliency_cli.engine.budget import groups
@@ -32,9 +32,11 @@ from saliency_cli.records import Outcome, Review, RowError
 from saliency_cli.settings import MethodRun
 
 
-def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outcome | RowError]:
+def explain_batch(ctx: Context, items: Sequence[Review | RowError],
+                  report: progress.Report | None = None) -> list[Outcome | RowError]:
     """Explain a batch: one Outcome (or RowError) per item, in input order. Row errors pass through;
-    a review the model fails on becomes a RowError without costing the others."""
+    a review the model fails on becomes a RowError without costing the others. ``report`` is told
+    the fraction of the batch done as its chunks finish (for a progress bar)."""
     lm, settings = ctx.lm, ctx.settings
     results: dict[int, Outcome | RowError] = {i: it for i, it in enumerate(items) if isinstance(it, RowError)}
     reviews = [(i, it) for i, it in enumerate(items) if isinstance(it, Review)]
@@ -47,18 +49,9 @@ def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outc
         if len(enc) > 1:
             known.update(_window_predictions(ctx, enc, len(flat)))
         flat.extend((pos, e) for e in enc)
-    order = sorted(range(len(flat)), key=lambda i: flat[i][1].length)
-    scored: dict[int, Scored] = {}
-    for group in groups(lm, order, lambda i: flat[i][1].length, len(order), ctx.budget):
-        for i, s in zip(group, _gradient_group(ctx, [flat[i] for i in group], [known.get(i) for i in group])):
-            if isinstance(s, RowError):
-                results[flat[i][0]] = s
-            else:
-                scored[i] = s
-    _refine(ctx, flat, [i for i in order if i in scored and flat[i][0] not in results], scored)
-    perturbation_phase(ctx, flat, scored, results)
-    if settings.faithfulness:
-        faithfulness_phase(ctx, flat, scored, results)
+    total = progress.estimate(settings, [e for _, e in flat], len(lm.labels)) if report else 0.0
+    with progress.metered(total, report):
+        scored = _scores(ctx, flat, known, results)
     parts: dict[int, list[Scored]] = {}
     for i, (pos, _) in enumerate(flat):
         if pos not in results:
@@ -66,6 +59,25 @@ def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outc
     for pos, done in parts.items():
         results[pos] = outcome(lm, done, settings)
     return [results[i] for i in range(len(items))]
+
+
+def _scores(ctx: Context, flat: list[tuple[int, Encoded]], known: dict[int, tuple[list[float], torch.Tensor]],
+            results: dict[int, Outcome | RowError]) -> dict[int, Scored]:
+    """Every phase of the batch on its encodings: gradient groups by length, finer passes, the
+    perturbation copies, the faithfulness copies. Rows the model fails on go to ``results``."""
+    order = sorted(range(len(flat)), key=lambda i: flat[i][1].length)
+    scored: dict[int, Scored] = {}
+    for group in groups(ctx.lm, order, lambda i: flat[i][1].length, len(order), ctx.budget):
+        for i, s in zip(group, _gradient_group(ctx, [flat[i] for i in group], [known.get(i) for i in group])):
+            if isinstance(s, RowError):
+                results[flat[i][0]] = s
+            else:
+                scored[i] = s
+    _refine(ctx, flat, [i for i in order if i in scored and flat[i][0] not in results], scored)
+    perturbation_phase(ctx, flat, scored, results)
+    if ctx.settings.faithfulness:
+        faithfulness_phase(ctx, flat, scored, results)
+    return scored
 
 
 def _window_predictions(ctx: Context, windows: list[Encoded], first: int) -> dict[int, tuple[list[float], torch.Tensor]]:

@@ -125,5 +125,5 @@ def _forward(
             logits = model(input_ids=ids.to(lm.device), **kwargs).logits.float()
         out[chosen] = value_of(logits).cpu().double().numpy()
 
-    run_in_chunks(lm, len(order), planned(ends), work)
+    run_in_chunks(lm, len(order), planned(ends), work, cost=lambda a, b: sum(lengths[a:b]))
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 from saliency_cli.options import BY_NAME
 from saliency_cli.records import Explanation, TokenScore, WordScore
@@ -121,20 +121,47 @@ def _most_central(windows: Sequence[Sequence[Span]], bounds: Sequence[tuple[int,
     return sorted(kept, key=lambda sp: sp.start)
 
 
-def stitch_windows(windows: Sequence[Explanation]) -> Explanation:
+def word_spans(text: str, windows: Sequence[tuple[Sequence[tuple[int, int]], Sequence[bool], Sequence[int | None]]]
+               ) -> list[tuple[int, int]]:
+    """The span of every word of a review explained in windows, from its tokens in all of them (each
+    window's offsets, special flags and word ids): a window may hold only part of a word at its edges."""
+    spans: dict[int, tuple[int, int]] = {}
+    for offsets, special, word_ids in windows:
+        for (st, en), sp, wid in zip(offsets, special, word_ids):
+            st, en = trim_span(text, st, en)
+            if sp or wid is None or en <= st:
+                continue
+            a, b = spans.get(wid, (st, en))
+            spans[wid] = (min(a, st), max(b, en))
+    return sorted(spans.values())
+
+
+def stitch_windows(windows: Sequence[Explanation], params: Mapping[str, Any] | None = None,
+                   words: Sequence[tuple[int, int]] | None = None) -> Explanation:
     """One explanation of a long review from the explanations of its overlapping windows (raw scores).
 
     Each token and word takes its score from the window in which it is most central (most context
-    on both sides); special tokens of the windows are dropped. ``delta`` is the window delta of
-    largest magnitude, a bound on how far any window is from completeness.
+    on both sides); special tokens of the windows are dropped. With the review's ``words``
+    (:func:`word_spans`), only a window that holds a word whole gives its score; a word no window
+    holds whole (longer than the overlap) gets the sum of its stitched tokens. ``delta`` is the
+    window delta of largest magnitude, a bound on how far any window is from completeness.
+    ``params`` are the review's (the method's ``window_params``); the first window's by default.
     """
     content = [[t for t in w.tokens if not t.special and t.end > t.start] for w in windows]
     bounds = [(c[0].start, c[-1].end) if c else (0, 0) for c in content]
     deltas = [w.delta for w in windows if w.delta is not None]
+    tokens = _most_central(content, bounds)
+    whole = set(words) if words is not None else None
+    kept = _most_central([[x for x in w.words if whole is None or (x.start, x.end) in whole] for w in windows], bounds)
+    found = {(x.start, x.end) for x in kept}
+    text = windows[0].text
+    cut = [WordScore(text[a:b], a, b, float(sum(t.score for t in tokens if a <= t.start and t.end <= b)))
+           for a, b in words or () if (a, b) not in found]
     return replace(
         windows[0],
-        tokens=tuple(_most_central(content, bounds)),
-        words=tuple(_most_central([w.words for w in windows], bounds)),
+        params=dict(windows[0].params if params is None else params),
+        tokens=tuple(tokens),
+        words=tuple(sorted([*kept, *cut], key=lambda x: x.start)),
         delta=max(deltas, key=abs) if deltas else None,
         windows=len(windows),
     )

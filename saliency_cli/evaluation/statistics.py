@@ -25,19 +25,24 @@ import numpy as np
 
 from saliency_cli.records import Explanation, Outcome, RowError
 
-METRICS = ("comprehensiveness", "sufficiency", "normalized_comprehensiveness", "normalized_sufficiency", "taucorr_loo")
+FAITHFULNESS = ("comprehensiveness", "sufficiency", "normalized_comprehensiveness", "normalized_sufficiency",
+                "taucorr_loo")
+PLAUSIBILITY = ("token_f1", "iou", "auprc")  # against human rationales (evaluation.plausibility): no model runs
+METRICS = FAITHFULNESS + PLAUSIBILITY
 HIGHER_IS_BETTER = {"comprehensiveness": True, "sufficiency": False, "normalized_comprehensiveness": True,
-                    "normalized_sufficiency": True, "taucorr_loo": True}
+                    "normalized_sufficiency": True, "taucorr_loo": True, "token_f1": True, "iou": True, "auprc": True}
+SHOWN_NOTES = 20  # rationale problems kept to be listed
 CONTROL = "random"
 RESAMPLES = 1000
 CAVEAT = ("These numbers compare saliency methods on one model and these reviews; "
           "they do not compare models, and another model or data set may rank the methods differently.")
 
 
-def _metric_values(faith: dict[str, Any]) -> list[float]:
+def _metric_values(faith: dict[str, Any] | None, plaus: dict[str, Any] | None) -> list[float]:
+    faith, plaus = faith or {}, plaus or {}
     norm = faith.get("normalized") or {}
     raw = [faith.get("comprehensiveness"), faith.get("sufficiency"), norm.get("comprehensiveness"),
-           norm.get("sufficiency"), faith.get("taucorr_loo")]
+           norm.get("sufficiency"), faith.get("taucorr_loo"), *(plaus.get(k) for k in PLAUSIBILITY)]
     return [np.nan if v is None else float(v) for v in raw]
 
 
@@ -50,6 +55,9 @@ class Tally:
     curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # method -> summed deletion curves
     counted: Counter = field(default_factory=Counter)  # method -> units with a curve
     reasons: Counter = field(default_factory=Counter)  # why faithfulness was not computed
+    plausibility_reasons: Counter = field(default_factory=Counter)  # why plausibility was not computed
+    notes: list = field(default_factory=list)  # (row, id, what a rationale names that its review lacks)
+    note_count: int = 0
     reviews: int = 0
     bins: list[float] | None = None
     baseline: str | None = None
@@ -78,19 +86,34 @@ class Tally:
             by_target.setdefault(e.target.index, {})[e.method] = e
         if by_target:
             self.reviews += 1
+        self._note(explanations)
         for found in by_target.values():
             for m in self.methods:
                 e = found.get(m)
                 faith = e.faithfulness if e is not None else None
+                plaus = e.plausibility if e is not None else None
+                self.values[m].extend(_metric_values(faith, plaus))
+                if plaus and plaus.get("reason"):
+                    self.plausibility_reasons[plaus["reason"]] += 1
                 if not faith or faith.get("comprehensiveness") is None:
-                    self.values[m].extend([np.nan] * len(METRICS))
                     if faith and faith.get("reason"):
                         self.reasons[faith["reason"]] += 1
                     continue
-                self.values[m].extend(_metric_values(faith))
                 self.bins = self.bins or list(faith["bins"])
                 self.baseline = self.baseline or faith.get("baseline")
                 self._add_curve(m, faith["curve"])
+
+    def _note(self, explanations: Sequence[Explanation]) -> None:
+        """A review whose rationale names what it lacks, or cannot be read: reported once, not fatal."""
+        plaus = explanations[0].plausibility if explanations else None
+        if not plaus or not (plaus.get("unmatched") or (plaus.get("reason") or "").startswith("unreadable")):
+            return
+        self.note_count += 1
+        if len(self.notes) < SHOWN_NOTES:
+            what = plaus["reason"] if not plaus.get("unmatched") else (
+                "rationale entries not found in the review: " + ", ".join(
+                    u if u.startswith("[") else repr(u) for u in plaus["unmatched"]))
+            self.notes.append((explanations[0].row, explanations[0].id, what))
 
     def merge(self, other: "Tally") -> None:
         """Add another tally of the same methods (e.g. the rows a resumed run had already written)."""
@@ -99,6 +122,9 @@ class Tally:
             if m in other.curves:
                 self._add_curve(m, other.curves[m], other.counted[m])
         self.reasons.update(other.reasons)
+        self.plausibility_reasons.update(other.plausibility_reasons)
+        self.notes = (self.notes + other.notes)[:SHOWN_NOTES]
+        self.note_count += other.note_count
         self.reviews += other.reviews
         self.bins = self.bins or other.bins
         self.baseline = self.baseline or other.baseline
@@ -207,6 +233,8 @@ def summarize(tally: Tally, resamples: int = RESAMPLES, seed: int = 0) -> dict[s
         "bins": tally.bins,
         "baseline": tally.baseline,
         "not_scored": dict(tally.reasons),
+        "plausibility_not_scored": dict(tally.plausibility_reasons),
+        "rationale_problems": tally.note_count,
         "bootstrap": {"resamples": resamples, "seed": seed, "interval": "percentile, 95%"},
         "caveat": CAVEAT,
     }

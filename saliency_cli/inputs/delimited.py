@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import IO, Callable, Iterable, Iterator
 
-from saliency_cli.inputs.rows import IdTracker, make_review
-from saliency_cli.inputs.spec import InputError, InputSpec, header_delimiter
+from saliency_cli.inputs.rows import IdTracker, make_review, with_extras
+from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec, header_delimiter
 from saliency_cli.records import Review, RowError
 
 
@@ -172,6 +172,8 @@ class CsvLayout:
     text_at: int
     id_at: int | None
     width: int
+    id_field: str | None = None  # --id-field, or the column DEFAULT_ID when there is one
+    columns: tuple[str, ...] = ()
 
 
 def csv_layout(lines: Iterable[str], spec: InputSpec, fmt: str, head: bytes,
@@ -194,14 +196,19 @@ def csv_layout(lines: Iterable[str], spec: InputSpec, fmt: str, head: bytes,
     line, columns, problem = header
     if problem is not None:
         raise InputError(f"cannot parse the header (line {line}) as CSV: {problem}")
-    missing = [f for f in (spec.text_field, spec.id_field) if f is not None and f not in columns]
+    missing = [f for f in (spec.text_field, spec.id_field, spec.label_field, spec.rationale_field)
+               if f is not None and f not in columns]
     if missing:
         hint = f" (delimiter {sep!r}; set --delimiter if that is wrong)" if len(columns) == 1 else ""
         raise InputError(
             f"column {missing[0]!r} not found; available columns: {', '.join(columns) or '(none)'}{hint}"
         )
-    id_at = None if spec.id_field is None else columns.index(spec.id_field)
-    return CsvLayout(sep, columns.index(spec.text_field), id_at, len(columns)), records
+    id_field = spec.id_field
+    if id_field is None and not spec.row_ids and DEFAULT_ID in columns:
+        id_field = DEFAULT_ID
+    id_at = None if id_field is None else columns.index(id_field)
+    layout = CsvLayout(sep, columns.index(spec.text_field), id_at, len(columns), id_field, tuple(columns))
+    return layout, records
 
 
 def read_csv(
@@ -209,7 +216,7 @@ def read_csv(
 ) -> Iterator[Review | RowError]:
     """Validate the header now (InputError), then stream the rows record by record."""
     layout, records = csv_layout(text_lines(stream, encoding), spec, fmt, head, encoding)
-    return _csv_rows(records, layout.text_at, layout.id_at, spec, ids)
+    return _csv_rows(records, layout, spec, ids)
 
 
 def read_csv_from(lines: Iterable[str], layout: CsvLayout, spec: InputSpec, encoding: str, ids: IdTracker,
@@ -217,7 +224,7 @@ def read_csv_from(lines: Iterable[str], layout: CsvLayout, spec: InputSpec, enco
     """The rows of a read that starts at a record inside the file (row ``first_row``, on physical line
     ``first_line``), with the header's ``layout``: the same rows, numbers and errors as a whole read."""
     records = _csv_records(iter(lines), layout.sep, encoding, layout.width, first_line)
-    return _csv_rows(records, layout.text_at, layout.id_at, spec, ids, first_row - 1)
+    return _csv_rows(records, layout, spec, ids, first_row - 1)
 
 
 def read_csv_noting(records: Iterator[tuple[int, list[str], str | None]], layout: CsvLayout, spec: InputSpec,
@@ -230,14 +237,15 @@ def read_csv_noting(records: Iterator[tuple[int, list[str], str | None]], layout
                 note(row, record[0])
             yield record
 
-    return _csv_rows(counted(), layout.text_at, layout.id_at, spec, ids)
+    return _csv_rows(counted(), layout, spec, ids)
 
 
 def _csv_rows(
-    records: Iterator[tuple[int, list[str], str | None]], text_at: int, id_at: int | None, spec: InputSpec,
-    ids: IdTracker, row: int = 0,
+    records: Iterator[tuple[int, list[str], str | None]], layout: CsvLayout, spec: InputSpec, ids: IdTracker,
+    row: int = 0,
 ) -> Iterator[Review | RowError]:
     """Reviews numbered by record (header excluded); a malformed record counts, so later rows keep their numbers."""
+    text_at, id_at, id_field, columns = layout.text_at, layout.id_at, layout.id_field, list(layout.columns)
     for line, fields, problem in records:
         row += 1
         if id_at is None:
@@ -246,10 +254,11 @@ def _csv_rows(
             rid = fields[id_at] if id_at < len(fields) else ""
             if not rid.strip():
                 if problem is None:
-                    yield RowError(row, None, f"the id field {spec.id_field!r} is empty")
+                    yield RowError(row, None, f"the id field {id_field!r} is empty")
                     continue
                 rid = None
         if problem is not None:
             yield RowError(row, rid, f"malformed CSV at line {line}: {problem}")
             continue
-        yield make_review(fields[text_at], rid, row, ids, spec.text_field)
+        review = make_review(fields[text_at], rid, row, ids, spec.text_field)
+        yield with_extras(review, spec, lambda name: fields[columns.index(name)])

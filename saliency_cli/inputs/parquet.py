@@ -1,5 +1,5 @@
 """Parquet input: one review per row, the text from ``--text-field``'s column (and the id from
-``--id-field``'s), read a row group at a time; rows are numbered within the file from 1.
+``--id-field``'s, else an ``id`` column), read a row group at a time; rows are numbered within the file from 1.
 
 pyarrow is an optional extra (``saliency-cli[parquet]``, also brought by ``[ray]``): without it a
 Parquet input fails before any work with the one line saying how to install it.
@@ -7,10 +7,11 @@ Parquet input fails before any work with the one line saying how to install it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator
 
-from saliency_cli.inputs.rows import IdTracker, make_review
-from saliency_cli.inputs.spec import InputError, InputSpec
+from saliency_cli.inputs.rows import IdTracker, make_review, with_extras
+from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
 INSTALL_HINT = 'pip install "saliency-cli[parquet]"'
@@ -39,9 +40,10 @@ def open_parquet(path: str) -> Any:
 
 
 def check_columns(parquet: Any, spec: InputSpec) -> None:
-    """InputError naming the available columns if the text or id column is missing."""
+    """InputError naming the available columns if the text, id, label or rationale column is missing."""
     columns = parquet.schema_arrow.names
-    missing = [f for f in (spec.text_field, spec.id_field) if f is not None and f not in columns]
+    missing = [f for f in (spec.text_field, spec.id_field, spec.label_field, spec.rationale_field)
+               if f is not None and f not in columns]
     if missing:
         raise InputError(f"column {missing[0]!r} not found; available columns: {', '.join(columns) or '(none)'}")
 
@@ -93,20 +95,31 @@ def _row_group(parquet: Any, group: int, names: tuple[str, ...], where: str | No
     return _LAST_GROUP[key]
 
 
+def parquet_ids(parquet: Any, spec: InputSpec) -> InputSpec:
+    """``spec`` with the file's id column decided: ``--id-field``, else the column ``id`` when the file
+    has one (unless ``--row-ids``), else row numbers; every piece of the file decides alike."""
+    if spec.id_field is None and not spec.row_ids and DEFAULT_ID in parquet.schema_arrow.names:
+        return replace(spec, id_field=DEFAULT_ID)
+    return spec
+
+
 def read_parquet(parquet: Any, spec: InputSpec, ids: IdTracker, first_row: int = 1,
                  last_row: int | None = None, where: str | None = None) -> Iterator[Review | RowError]:
     """Reviews of rows ``first_row..last_row`` (all by default): a null or non-string text, or a null
-    id, is a row error, as in JSONL."""
-    names = [spec.text_field] + ([spec.id_field] if spec.id_field and spec.id_field != spec.text_field else [])
+    id, is a row error, as in JSONL; a label or rationale column is carried as in CSV."""
+    spec = parquet_ids(parquet, spec)
+    names = list(dict.fromkeys(f for f in (spec.text_field, spec.id_field, spec.label_field, spec.rationale_field)
+                               if f is not None))
     for row, values in column_values(parquet, names, first_row, last_row, where):
-        text, rid = values[0], str(row)
+        value = dict(zip(names, values))
+        text, rid = value[spec.text_field], str(row)
         if spec.id_field is not None:
-            key = values[-1]
+            key = value[spec.id_field]
             if key is None:
                 yield RowError(row, None, f"the id field {spec.id_field!r} is missing or null")
                 continue
             rid = str(key)
-        yield make_review(text, rid, row, ids, spec.text_field)
+        yield with_extras(make_review(text, rid, row, ids, spec.text_field), spec, value.get)
 
 
 def open_parquet_bytes(data: bytes) -> Any:

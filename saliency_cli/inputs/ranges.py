@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Mapping
 
 from saliency_cli.inputs.delimited import Lines, ascii_compatible, csv_layout
 from saliency_cli.inputs.files import InputFile, open_binary
-from saliency_cli.inputs.lines import read_jsonl
+from saliency_cli.inputs.lines import jsonl_ids, read_jsonl
 from saliency_cli.inputs.rows import IdTracker, KnownIds
 from saliency_cli.inputs.source import open_file
 from saliency_cli.inputs.spec import InputSpec, check_encoding
@@ -84,6 +84,9 @@ def _done_rows(items: Iterable[Review | RowError], done_ids: frozenset[str]) -> 
 
 def _index_lines(file: InputFile, spec: InputSpec, encoding: str, every: int, done_ids: frozenset[str]) -> FileIndex:
     with open_binary(file.path) as stream:
+        if file.fmt == "jsonl":  # the key 'id' or row numbers, decided as a whole read decides
+            spec = jsonl_ids(stream, spec, encoding)
+            stream.seek(0)
         lines = _Counted(stream, every)
         ids = IdTracker()
         if file.fmt == "jsonl" and spec.id_field is not None:  # ids are read: duplicates, --resume
@@ -122,11 +125,11 @@ def _index_csv(file: InputFile, spec: InputSpec, encoding: str, every: int, done
 def _index_parquet(file: InputFile, spec: InputSpec, every: int, done_ids: frozenset[str]) -> FileIndex:
     """Pieces every ``every`` rows (a piece reads the row groups it touches: ``parquet.column_values``);
     with ids to read, the file is read by its reader, as for JSONL."""
-    from saliency_cli.inputs.parquet import open_parquet, parquet_rows, read_parquet
+    from saliency_cli.inputs.parquet import open_parquet, parquet_ids, parquet_rows, read_parquet
 
     parquet = open_parquet(file.path)
     try:
-        rows, ids = parquet_rows(parquet), IdTracker()
+        rows, ids, spec = parquet_rows(parquet), IdTracker(), parquet_ids(parquet, spec)
         if spec.id_field is not None:
             done = _done_rows(read_parquet(parquet, spec, ids), done_ids)
         else:

@@ -3,9 +3,13 @@ undecodable bytes, duplicate ids. Shared by every format's reader."""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from hashlib import blake2b
+from typing import Any, Callable
 
+from saliency_cli.inputs.spec import InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes the encoding rejects
@@ -70,3 +74,27 @@ def make_review(text: object, rid: str, row: int, ids: IdTracker, field: str) ->
     dup = ids.check(rid, row)
     return dup if dup is not None else Review(id=rid, text=text, row=row)
 
+
+def _as_text(value: Any) -> str | None:
+    """A field's value as text: strings as they are, other JSON values as JSON (5, 4.5, true); None,
+    and blank strings, for a missing value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def no_fields(spec: InputSpec, what: str) -> None:
+    """A label or rationale field needs an input with fields (CSV, JSONL or Parquet): InputError otherwise."""
+    for flag, name in (("--label-field", spec.label_field), ("--rationale-field", spec.rationale_field)):
+        if name is not None:
+            raise InputError(f"{flag} {name!r} needs CSV, JSONL or Parquet input with that column or key, not {what}")
+
+
+def with_extras(item: Review | RowError, spec: InputSpec, value_of: Callable[[str], Any]) -> Review | RowError:
+    """A review with its ``--label-field`` value (``labelled`` set; None where missing) and its
+    ``--rationale-field`` value (JSON text), read by ``value_of(field)``; other items as they are."""
+    if not isinstance(item, Review) or (spec.label_field is None and spec.rationale_field is None):
+        return item
+    label = _as_text(value_of(spec.label_field)) if spec.label_field is not None else None
+    rationale = _as_text(value_of(spec.rationale_field)) if spec.rationale_field is not None else None
+    return replace(item, label=label, labelled=spec.label_field is not None, rationale=rationale)

@@ -18,8 +18,8 @@ from typing import IO, Any, Callable, Iterable, Iterator
 
 from saliency_cli.inputs.delimited import Lines, csv_layout, read_csv, read_csv_from, text_lines
 from saliency_cli.inputs.files import InputFile, is_many, is_uri, list_inputs, open_binary
-from saliency_cli.inputs.lines import check_jsonl_field, read_jsonl, read_text
-from saliency_cli.inputs.rows import IdTracker, make_review
+from saliency_cli.inputs.lines import check_jsonl_field, jsonl_ids, read_jsonl, read_text
+from saliency_cli.inputs.rows import IdTracker, make_review, no_fields
 from saliency_cli.inputs.spec import FORMATS, InputError, InputSpec, check_encoding, detect_format
 from saliency_cli.records import Review, RowError
 
@@ -73,7 +73,8 @@ class _Rewound(io.RawIOBase):
             n = min(len(buf), len(self._head))
             buf[:n], self._head = self._head[:n], self._head[n:]
             return n
-        data = self._rest.read(len(buf))
+        # read1: what the source has now (a pipe's rows as they come), not a wait for len(buf) bytes
+        data = self._rest.read1(len(buf)) if hasattr(self._rest, "read1") else self._rest.read(len(buf))
         buf[: len(data)] = data
         return len(data)
 
@@ -106,11 +107,14 @@ def open_reviews(spec: InputSpec) -> Reviews:
     encoding = check_encoding(spec.encoding)
     if spec.format not in FORMATS:
         raise InputError(f"unknown --format {spec.format!r}; choose from {', '.join(FORMATS)}")
+    if spec.id_field is not None and spec.row_ids:
+        raise InputError("give --id-field NAME or --row-ids, not both")
     if spec.path is None and spec.texts == ("-",):
         spec = replace(spec, path="-", texts=())
     if spec.path is None:
         if not spec.texts:
             raise InputError("no reviews given: pass TEXT arguments or --input PATH (- for stdin)")
+        no_fields(spec, "review TEXT arguments")
         ids = IdTracker()
         return Reviews(iter([make_review(t, str(i), i, ids, "text") for i, t in enumerate(spec.texts, start=1)]), spec)
     if spec.path == "-":
@@ -158,14 +162,17 @@ def _read_stream(stream: IO[bytes], head: bytes, fmt: str, spec: InputSpec, enco
     """The reviews of a text, JSONL or CSV stream from its start, or from ``cut`` (a record start
     inside a seekable file: offset, row, line)."""
     if fmt == "text":
+        no_fields(spec, "text input")
         if cut is not None:
             stream.seek(cut.offset)
         return read_text(stream, encoding, ids, cut.row if cut else 1)
     if fmt == "jsonl":
         if cut is not None:
+            spec = jsonl_ids(stream, spec, encoding)
             stream.seek(cut.offset)
             return read_jsonl(stream, spec, encoding, ids, cut.row)
-        return check_jsonl_field(read_jsonl(stream, spec, encoding, ids), spec)
+        seen: set[str] = set()
+        return check_jsonl_field(read_jsonl(stream, spec, encoding, ids, seen=seen), spec, seen=seen)
     if cut is None:
         return read_csv(stream, spec, fmt, head, encoding, ids)
     layout, _ = csv_layout(text_lines(stream, encoding), spec, fmt, head, encoding)

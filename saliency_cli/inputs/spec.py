@@ -21,6 +21,9 @@ class InputError(Exception):
 
 
 
+DEFAULT_ID = "id"  # a CSV column or JSONL key of this name holds the ids unless told otherwise
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """Where reviews come from and how to read them."""
@@ -29,7 +32,10 @@ class InputSpec:
     texts: tuple[str, ...] = ()  # review texts; a single "-" means stdin, as path "-"
     format: str = "auto"
     text_field: str = "text"
-    id_field: str | None = None
+    id_field: str | None = None  # None: the column/key DEFAULT_ID when the input has one, else row numbers
+    row_ids: bool = False  # row numbers as ids even when the input has a DEFAULT_ID column
+    label_field: str | None = None  # the user's own label, carried to every record
+    rationale_field: str | None = None  # the words a person marked (evaluate's plausibility)
     encoding: str = "utf-8"
     delimiter: str | None = None
 

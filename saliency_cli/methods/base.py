@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,12 @@ class Method:
 
     def validate(self, params: Mapping[str, Any]) -> None:
         """Raise ParamError for parameters the method cannot use."""
+
+    def window_params(self, per_window: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The ``params`` recorded for a review explained in windows, from each window's: by default
+        the first window's (a run's parameters are the same in every window); a method that records a
+        figure per explanation (a fit quality, the steps it took) says what holds for the whole review."""
+        return dict(per_window[0])
 
 
 def stable_seed(*parts: object) -> int:

@@ -88,6 +88,14 @@ class IntegratedGradients(GradientMethod):
         """Adaptive mode: the completeness gap is within ``tolerance`` of F(x) - F(baseline)."""
         return params.get("tolerance") is None or not needs_more_steps(raw, delta, float(params["tolerance"]))
 
+    def window_params(self, per_window):
+        """Adaptive mode, a review in windows: each window's steps in ``steps_windows``, and as ``steps``
+        the most any window took (every window met the tolerance with at most that many)."""
+        if per_window[0].get("tolerance") is None:
+            return dict(per_window[0])
+        steps = [int(p["steps"]) for p in per_window]
+        return {**per_window[0], "steps": max(steps), "steps_windows": steps}
+
     def finer(self, params):
         """Adaptive mode: twice the steps, up to ``max_steps``; None once there or when not adaptive."""
         if params.get("tolerance") is None or int(params["steps"]) >= int(params["max_steps"]):

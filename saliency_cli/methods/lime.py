@@ -26,7 +26,7 @@ for long reviews or fine rankings.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -71,6 +71,12 @@ class Lime(PerturbationMethod):
     def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping, key: str = "") -> Attribution:
         coef, r2 = ridge_fit(np.asarray(masks, dtype=np.float64), np.asarray(values, dtype=np.float64))
         return Attribution(coef, {"r2": r2})
+
+    def window_params(self, per_window: Sequence[Mapping]) -> dict:
+        """A review explained in windows has one fit per window: each one's R^2 in ``r2_windows``, and
+        as ``r2`` the worst of them (a review is fitted no better than its worst window)."""
+        r2s = [float(p["r2"]) for p in per_window]
+        return {**per_window[0], "r2": min(r2s), "r2_windows": r2s}
 
 
 def kernel_weights(masks: np.ndarray) -> np.ndarray:

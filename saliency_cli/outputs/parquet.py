@@ -3,12 +3,13 @@ columns, ``tokens`` and ``words`` as lists of structs (README "Output schema", d
 
 Columns: ``schema`` int32, ``id`` string, ``source`` string (null for arguments and stdin), ``row``
 int64, ``text``, ``model``, ``method`` strings, ``params`` (JSON text: its keys differ by method),
-``attribute`` string, ``prediction`` struct<label string, index int32, probs map<string, double>>,
+``attribute``, ``dtype`` strings, ``prediction`` struct<label string, index int32, probs map<string, double>>,
 ``target`` struct<label string, index int32>, ``normalization`` string, ``truncated`` bool,
 ``dropped_tokens`` int32, ``delta`` double, ``windows`` int32, ``tokens`` list<struct<token string,
 start int32, end int32, score double, special bool>>, ``words`` list<struct<word string, start int32,
 end int32, score double>>, ``faithfulness`` (JSON text, null without ``--faithfulness``). A field a
-record has beyond these is kept as a JSON text column, and named in the file's metadata.
+record has beyond these (``label`` with ``--label-field``, ``plausibility``) is kept as a JSON text
+column, and named in the file's metadata.
 
 pyarrow is an optional extra (``saliency-cli[parquet]``); without it a Parquet output fails before
 any work with the one line saying how to install it. No tensors here.
@@ -46,7 +47,7 @@ def schema(extra: Sequence[str] = ()) -> Any:
     fields = [
         ("schema", pa.int32()), ("id", pa.string()), ("source", pa.string()), ("row", pa.int64()),
         ("text", pa.string()), ("model", pa.string()), ("method", pa.string()), ("params", pa.string()),
-        ("attribute", pa.string()),
+        ("attribute", pa.string()), ("dtype", pa.string()),
         ("prediction", pa.struct([("label", pa.string()), ("index", pa.int32()),
                                   ("probs", pa.map_(pa.string(), pa.float64()))])),
         ("target", pa.struct([("label", pa.string()), ("index", pa.int32())])),
@@ -61,7 +62,8 @@ def schema(extra: Sequence[str] = ()) -> Any:
     return pa.schema(fields, metadata=meta)
 
 
-KNOWN = ("schema", "id", "source", "row", "text", "model", "method", "params", "attribute", "prediction", "target",
+KNOWN = ("schema", "id", "source", "row", "text", "model", "method", "params", "attribute", "dtype", "prediction",
+         "target",
          "normalization", "truncated", "dropped_tokens", "delta", "windows", "tokens", "words", "faithfulness")
 
 

@@ -21,6 +21,7 @@ class ResumeState:
     done: set[Key]
     keep_bytes: int
     has_header: bool
+    redone: int = 0  # whole reviews in the file that are dropped and explained again (the last batch)
 
 
 Check = Callable[[Mapping[str, Any]], "str | None"]  # a record (JSONL object or CSV row) -> why it does not belong
@@ -31,7 +32,8 @@ def _refuse(path: Path, where: str, why: str) -> OutputError:
                        "write to a new --output, or rerun without --resume to start over")
 
 
-def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | None = None) -> ResumeState:
+def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | None = None,
+                finished: bool = False) -> ResumeState:
     reviews: list[tuple[Key, int, int | None]] = []  # ((source, id), first byte, row) of each review, in order
     pos = 0
     group: list[dict] = []
@@ -55,8 +57,11 @@ def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | 
         pos += len(line)
     if not reviews:
         return ResumeState(set(), 0, False)
+    if finished:  # a whole file: its last review is whole too, and nothing is redone
+        _check_review(check, group, path, len(data.splitlines()) + 1)
+        return ResumeState({rid for rid, _, _ in reviews}, pos, False, 0)
     cut = _redo_from(reviews, batch_size)
-    return ResumeState({rid for rid, _, _ in reviews[:cut]}, reviews[cut][1], False)
+    return ResumeState({rid for rid, _, _ in reviews[:cut]}, reviews[cut][1], False, len(reviews) - cut)
 
 
 def _redo_from(reviews: list[tuple[Key, int, int | None]], batch_size: int | None) -> int:
@@ -78,7 +83,7 @@ def _redo_from(reviews: list[tuple[Key, int, int | None]], batch_size: int | Non
     return last
 
 
-def _scan_csv(data: bytes, path: Path, check: Check | None) -> ResumeState:
+def _scan_csv(data: bytes, path: Path, check: Check | None, finished: bool = False) -> ResumeState:
     text = data.decode("utf-8", "surrogateescape")
     offsets: list[int] = []
 
@@ -121,8 +126,11 @@ def _scan_csv(data: bytes, path: Path, check: Check | None) -> ResumeState:
         record_start = offsets[-1]
     if not done:
         return ResumeState(set(), header_end, True)
+    if finished:  # a whole file: its last review is whole too, and nothing is redone
+        _check_review(check, _first_per_target(group), path, reader.line_num + 1)
+        return ResumeState(set(done), record_start, True, 0)
     done.pop()
-    return ResumeState(set(done), group_start, True)
+    return ResumeState(set(done), group_start, True, 1)
 
 
 def _check_review(check: Check | None, group: list[dict], path: Path, lineno: int) -> None:
@@ -141,8 +149,33 @@ def _first_per_target(rows: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def scan_existing(path: Path, fmt: str, check: Check | None = None, batch_size: int | None = None) -> ResumeState:
-    """Read a partial output: finished ids, and the byte length that holds only whole reviews.
+def scan_existing(path: Path, fmt: str, check: Check | None = None, batch_size: int | None = None,
+                  finished: bool = False) -> ResumeState:
+    """Read an output to resume: finished ids, and the byte length that holds only whole reviews.
+    A ``.partial`` file's last batch (JSONL; its last review for CSV) is redone, as a crash may have
+    cut it; a ``finished`` file (a run that completed) is whole, so nothing in it is redone.
     ``check`` refuses (OutputError) a file holding a record of another run; nothing is changed."""
     data = path.read_bytes()
-    return _scan_csv(data, path, check) if fmt == "csv" else _scan_jsonl(data, path, check, batch_size)
+    if fmt == "csv":
+        return _scan_csv(data, path, check, finished)
+    return _scan_jsonl(data, path, check, batch_size, finished)
+
+
+def logged_errors(path: Path) -> tuple[set[tuple[object, ...]], int | None]:
+    """The (source, row, id, error) of each whole line of an errors file an earlier run wrote, and the byte
+    length of those lines (None when nothing is to be cut: no regular file, or no torn last line)."""
+    if not path.is_file():
+        return set(), None
+    data = path.read_bytes()
+    logged: set[tuple[object, ...]] = set()
+    whole = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        whole += len(line)
+        try:
+            record = json.loads(line)
+            logged.add((record.get("source"), record["row"], record["id"], record["error"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return logged, (whole if whole < len(data) else None)

@@ -1,8 +1,9 @@
 """Whether a record already in an output belongs to the run that wants to ``--resume`` it.
 
-A resumed file must hold one run: the same model, methods and parameters, targets, explained output
-and normalisation. A JSONL record carries all of these; a CSV row only its method and its target and
-predicted labels, so for CSV only those are checked.
+A resumed file must hold one run: the same model, methods and parameters, targets, explained output,
+normalisation, faithfulness and its baseline, and precision (``dtype``, as resolved). A JSONL record
+carries all of these; a CSV row only its method and its target and predicted labels, so for CSV only
+those are checked.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from saliency_cli.settings import Settings, resolve_targets
 ADAPTIVE = ("steps",)  # adaptive IG records the steps each review needed
 
 
-def run_check(model: str, model_labels: Sequence[str], settings: Settings) -> Callable[[Mapping[str, Any]], str | None]:
+def run_check(model: str, model_labels: Sequence[str], settings: Settings,
+              labelled: bool = False, check_dtype: bool = True) -> Callable[[Mapping[str, Any]], str | None]:
     """A function telling why a record (JSONL object or CSV row) does not belong to the run of
-    ``settings`` (as ``engine.prepare`` resolved them) on the model named ``model``, or None."""
+    ``settings`` (as ``engine.prepare`` resolved them) on the model named ``model``, or None.
+    ``labelled``: the run has ``--label-field`` (its records carry ``label``). ``check_dtype`` False
+    when this process cannot know the precision the records are made in (GPU workers resolving
+    ``--dtype`` on their own device)."""
+    want_dtype = settings.dtype if check_dtype else None
     params = {r.method.name: dict(r.params) for r in settings.methods}
     labels = {label: i for i, label in enumerate(model_labels)}
 
@@ -41,13 +47,18 @@ def run_check(model: str, model_labels: Sequence[str], settings: Settings) -> Ca
 
     def check(record: Mapping[str, Any]) -> str | None:
         method = record.get("method")
+        if ("label" in record) != labelled:
+            return (f"{'a' if 'label' in record else 'no'} label (--label-field), this run has "
+                    f"{'one' if labelled else 'none'}")
         if method not in params:
             return f"method {method!r}, this run explains {', '.join(params)}"
         if "params" in record:  # a JSONL record
-            for key, want, got in (("model", model, record.get("model")),
-                                   ("attribute", settings.attribute, record.get("attribute")),
-                                   ("normalization", settings.normalization, record.get("normalization")),
-                                   ("faithfulness", settings.faithfulness, "faithfulness" in record)):
+            same = [("model", model, record.get("model")), ("attribute", settings.attribute, record.get("attribute")),
+                    ("normalization", settings.normalization, record.get("normalization")),
+                    ("faithfulness", settings.faithfulness, "faithfulness" in record)]
+            if want_dtype is not None:  # a record without one was made before precision was recorded: refused
+                same.append(("dtype", want_dtype, record.get("dtype")))
+            for key, want, got in same:
                 if got != want:
                     return f"{key} {got!r}, this run has {want!r}"
             removed = (record.get("faithfulness") or {}).get("baseline")

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from saliency_cli.outputs.paths import OutputError
 from saliency_cli.outputs.saved_csv import csv_columns, csv_records
@@ -50,7 +50,7 @@ def _parquet_source(source: str | os.PathLike[str]) -> Any:
     return io.BytesIO(buffer.read())  # Parquet's footer is at the end: stdin is read whole
 
 
-def _parquet_records(source: Any, name: str) -> Iterator[Explanation]:
+def _parquet_records(source: Any, name: str, on_error: "OnError | None") -> Iterator[Explanation]:
     from saliency_cli.outputs.parquet import read_records
 
     try:
@@ -59,7 +59,10 @@ def _parquet_records(source: Any, name: str) -> Iterator[Explanation]:
                 yield Explanation.from_dict(record)
             except (KeyError, TypeError, ValueError) as exc:
                 what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-                raise ValueError(f"{name}: record {number} is not an explanation record: {what}") from None
+                error = ValueError(f"{name}: record {number} is not an explanation record: {what}")
+                if on_error is None:
+                    raise error from None
+                on_error(error)
     except OutputError as exc:  # pyarrow is not installed
         raise ValueError(str(exc)) from None
 
@@ -69,7 +72,7 @@ def _parse(line: str, where: str) -> Explanation | RowError:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        raise ValueError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
     if not isinstance(record, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
     if "error" in record and "method" not in record:
@@ -84,13 +87,24 @@ def _parse(line: str, where: str) -> Explanation | RowError:
         raise ValueError(f"{where}: not an explanation record: {what}") from None
 
 
-def _jsonl_records(lines: Iterable[str], source_name: str) -> Iterator[Explanation | RowError]:
+OnError = Callable[[ValueError], None]  # told of a malformed line, which is then skipped
+
+
+def _jsonl_records(lines: Iterable[str], source_name: str, on_error: OnError | None) -> Iterator[Explanation | RowError]:
     for lineno, line in enumerate(lines, start=1):
-        if line.strip():
-            yield _parse(line, f"{source_name}:{lineno}")
+        if not line.strip():
+            continue
+        try:
+            record = _parse(line, f"{source_name}:{lineno}")
+        except ValueError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        yield record
 
 
-def _records(lines: Iterable[str], source_name: str) -> Iterator[Explanation | RowError]:
+def _records(lines: Iterable[str], source_name: str, on_error: OnError | None) -> Iterator[Explanation | RowError]:
     it = iter(lines)
     first = next(it, None)
     if first is None:
@@ -98,13 +112,13 @@ def _records(lines: Iterable[str], source_name: str) -> Iterator[Explanation | R
     lines = itertools.chain([first], it)
     columns = csv_columns(first)
     if columns is not None:
-        yield from csv_records(lines, columns, source_name)
+        yield from csv_records(lines, columns, source_name, on_error)
     else:
-        yield from _jsonl_records(lines, source_name)
+        yield from _jsonl_records(lines, source_name, on_error)
 
 
 def read_results(
-    source: str | os.PathLike[str] | Iterable[str], source_name: str | None = None
+    source: str | os.PathLike[str] | Iterable[str], source_name: str | None = None, on_error: OnError | None = None
 ) -> Iterator[Explanation | RowError]:
     """Records of saved ``explain`` results (JSONL or CSV), one at a time, in order.
 
@@ -142,14 +156,18 @@ def read_results(
     is not a non-negative integer, an end before its start, a probability or score that is not a
     number, a special flag other than 0/1, a word that does not fit its span, a prediction that
     changes within one explanation, or broken quoting raises ``ValueError`` naming the row's line.
+
+    With ``on_error``, a malformed line is not raised but handed to ``on_error`` and skipped, and
+    reading goes on (a malformed CSV row costs its whole explanation; broken quoting, the rest of
+    the file). A labelled run's CSV has a ``label`` column last; its records get ``label``.
     """
     if isinstance(source, (str, os.PathLike)):
         name = source_name or ("<stdin>" if str(source) == STDIN else str(source))
         parquet = _parquet_source(source)
         if parquet is not None:
-            yield from _parquet_records(parquet, name)
+            yield from _parquet_records(parquet, name, on_error)
             return
         with _open_lines(source) as fh:
-            yield from _records(fh, name)
+            yield from _records(fh, name, on_error)
     else:
-        yield from _records(source, source_name or "<input>")
+        yield from _records(source, source_name or "<input>", on_error)

@@ -7,15 +7,16 @@ spans, and only the predicted label's probability is known (see ``results.read_r
 from __future__ import annotations
 
 import csv
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from saliency_cli.records import Explanation, Prediction, Target, TokenScore, WordScore
-from saliency_cli.outputs.formats import TOKEN_COLUMNS, WORD_COLUMNS
+from saliency_cli.outputs.formats import LABEL_COLUMN, columns as level_columns
 
 CSV_PARAMS: Mapping[str, Any] = {"source": "csv"}
 """The ``params`` of an explanation read from CSV (the CSV has no params, model, text or row)."""
-_CSV_HEADERS = {",".join(columns): columns for base in (TOKEN_COLUMNS, WORD_COLUMNS)
-                for columns in (base, ("source",) + base)}  # with a source column: an input of several files
+_CSV_HEADERS = {",".join(cols): cols for cols in (level_columns(level, labelled, sourced) for level in ("token", "word")
+                                                  for labelled in (False, True) for sourced in (False, True))}
+# with a first source column: an input of several files; with a last label column: --label-field
 _TOKEN_MARKERS = ("##", "\u0120", "\u2581")  # WordPiece continuation, byte-level BPE space, SentencePiece space
 _UNKNOWN_CHAR = "\ufffd"
 
@@ -55,6 +56,7 @@ class _CsvRow(NamedTuple):
     end: int
     score: float
     special: bool
+    label: str | None  # the user's label (a labelled run's CSV; "" is read as None)
 
 
 def _csv_int(value: str, column: str, where: str) -> int:
@@ -100,6 +102,7 @@ def _csv_row(fields: list[str], columns: tuple[str, ...], where: str) -> _CsvRow
         end=end,
         score=_csv_float(row["score"], "score", where),
         special=special,
+        label=row.get(LABEL_COLUMN) or None,
     )
 
 
@@ -112,7 +115,7 @@ def _rebuild_text(pieces: Iterable[tuple[int, int, str]]) -> str:
     return "".join(chars)
 
 
-def _csv_explanation(rows: list[_CsvRow], word_level: bool) -> Explanation:
+def _csv_explanation(rows: list[_CsvRow], word_level: bool, labelled: bool = False) -> Explanation:
     """The explanation of one (id, method, target) group of CSV rows (see :func:`read_results`)."""
     first = rows[0]
     for row in rows[1:]:
@@ -157,13 +160,31 @@ def _csv_explanation(rows: list[_CsvRow], word_level: bool) -> Explanation:
         words=words,
         row=None,
         source=source,
+        label=first.label,
+        labelled=labelled,
     )
 
 
-def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str) -> Iterator[Explanation]:
+def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str,
+                on_error: Callable[[ValueError], None] | None = None) -> Iterator[Explanation]:
+    """The explanations of explain's CSV, one per run of rows with the same (id, method, target).
+    With ``on_error``, a malformed row is handed to it and its explanation left out; broken quoting
+    ends the file (see ``saved.read_results``)."""
     reader = csv.reader(lines, strict=True)
     word_level = "word" in columns
+    labelled = LABEL_COLUMN in columns
+    width = 4 if columns[0] == "source" else 3  # the fields of an explanation's key
     group: list[_CsvRow] = []
+    dropped: tuple[str | None, ...] | None = None  # the key of an explanation left out for a malformed row
+
+    def done(rows: list[_CsvRow]) -> Iterator[Explanation]:
+        try:
+            yield _csv_explanation(rows, word_level, labelled)
+        except ValueError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+
     try:
         next(reader)  # the header
         while True:
@@ -173,14 +194,28 @@ def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str
                 break
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # a blank line
-            row = _csv_row(fields, columns, where)
+            try:
+                row = _csv_row(fields, columns, where)
+            except ValueError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                dropped = ((None,) * (4 - width) + tuple(fields[:width])) if len(fields) >= width else None
+                if group and group[0].key == dropped:
+                    group = []
+                continue
+            if row.key == dropped:
+                continue
+            dropped = None
             if group and row.key != group[0].key:
-                yield _csv_explanation(group, word_level)
+                yield from done(group)
                 group = []
             group.append(row)
     except csv.Error as exc:
-        raise ValueError(f"{source_name}:{reader.line_num}: not valid CSV ({exc})") from None
+        error = ValueError(f"{source_name}:{reader.line_num}: not valid CSV ({exc})")
+        if on_error is None:
+            raise error from None
+        on_error(error)
+        return
     if group:
-        yield _csv_explanation(group, word_level)
-
-
+        yield from done(group)

@@ -21,7 +21,7 @@ from saliency_cli.outputs.atomic import convert_into_place, finish, partial_path
 from saliency_cli.outputs.formats import check_level, csv_header, output_format, render
 from saliency_cli.outputs.parquet import import_pyarrow, read_records, write_from_jsonl
 from saliency_cli.outputs.paths import OutputError, check_writable, is_special, is_stdout
-from saliency_cli.outputs.resume import Check, scan_existing
+from saliency_cli.outputs.resume import Check, logged_errors, scan_existing
 from saliency_cli.records import COMPLETE, Explanation, Key, Outcome, RowError, is_done
 
 class ResultWriter:
@@ -32,13 +32,15 @@ class ResultWriter:
     """
 
     def __init__(self, path: str | None, fmt: str, level: str = "token", resume: bool = False,
-                 check: Check | None = None, batch_size: int | None = None, sourced: bool = False):
+                 check: Check | None = None, batch_size: int | None = None, labelled: bool = False,
+                 sourced: bool = False):
         check_level(level)
-        self.fmt, self.level, self.sourced = fmt, level, sourced
+        self.fmt, self.level, self.labelled, self.sourced = fmt, level, labelled, sourced
         self.lines = "jsonl" if fmt == "parquet" else fmt  # Parquet: JSONL lines until the run completes
         self.path = None if is_stdout(path) else Path(path)  # type: ignore[arg-type]
         self.partial: Path | None = None
         self.done: set[Key] = set()
+        self.redone = 0  # reviews of a resumed file that are explained again
         self._stream: IO[bytes] | None = None
         self._fd: int | None = None
         header_done = False
@@ -53,7 +55,7 @@ class ResultWriter:
         else:
             header_done = self._open_partial(resume, check, batch_size)
         if fmt == "csv" and not header_done:
-            self._write(csv_header(level, sourced))
+            self._write(csv_header(level, labelled, sourced))
 
     def _open_stream(self) -> None:
         if self.path is None:
@@ -73,15 +75,17 @@ class ResultWriter:
         header_done = False
         existing = self.partial if self.partial.exists() else self.path if self.path.exists() else None
         if resume and existing is not None:
-            if existing == self.path and self.fmt == "parquet":  # a finished Parquet file: back to lines
+            finished = existing == self.path  # a file under its final name is a finished run's
+            if finished and self.fmt == "parquet":  # a finished Parquet file: back to lines
                 lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in read_records(self.path))
                 self.partial.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
                 existing = self.partial
-            state = scan_existing(existing, self.lines, check, batch_size)  # refuses before anything is changed
+            # refuses before anything is changed
+            state = scan_existing(existing, self.lines, check, batch_size, finished=finished)
             if existing == self.path:
                 reopen(self.path)
             os.truncate(self.partial, state.keep_bytes)
-            self.done, header_done = state.done, state.has_header
+            self.done, header_done, self.redone = state.done, state.has_header, state.redone
         else:
             flags |= os.O_TRUNC
         try:
@@ -105,7 +109,7 @@ class ResultWriter:
         """Write all records of one review in one block (none if this file already holds the review)."""
         if not explanations or is_done(self.done, explanations[0].source, explanations[0].id):
             return
-        self._write(render(explanations, self.lines, self.level, self.sourced))
+        self._write(render(explanations, self.lines, self.level, self.labelled, self.sourced))
 
     def close(self, complete: bool) -> None:
         """Flush; on a complete run rename ``.partial`` to the final name, else keep it for --resume."""
@@ -129,7 +133,7 @@ class Outputs:
     """
 
     def __init__(self, paths: Sequence[str], fmt: str | None, level: str, resume: bool, check: Check | None = None,
-                 batch_size: int | None = None, sourced: bool = False):
+                 batch_size: int | None = None, labelled: bool = False, sourced: bool = False):
         paths = list(paths) or ["-"]
         if sum(is_stdout(p) for p in paths) > 1:
             raise OutputError("only one output can go to stdout ('-')")
@@ -140,11 +144,12 @@ class Outputs:
         try:
             for p in paths:
                 self.writers.append(ResultWriter(p, output_format(p, fmt), level=level, resume=resume, check=check,
-                                                 batch_size=batch_size, sourced=sourced))
+                                                 batch_size=batch_size, labelled=labelled, sourced=sourced))
         except OutputError:
             self.close(complete=False)
             raise
         self.done: set[Key] = set.intersection(*(w.done for w in self.writers))
+        self.redone = max(w.redone for w in self.writers)
 
     @property
     def partials(self) -> list[Path]:
@@ -169,21 +174,27 @@ class Outputs:
 
 
 class ErrorWriter:
-    """Writes row errors as JSONL ({source, row, id, error}; ``source`` for file inputs) to ``--errors PATH``.
+    """Appends row errors as JSONL ({source, row, id, error}; ``source`` for file inputs) to ``--errors PATH``.
 
-    A resumed run reads the input again, and every row without a result (each failed row among them)
-    is tried again, so the file is written anew: it lists the rows that failed in this output, once."""
+    With ``--resume`` the file is continued: an error it already holds (the same file, row, id and
+    reason) is not written again. A resumed run meets the reader's errors of the rows it skips, and
+    those of the batch it redoes, a second time."""
 
     def __init__(self, path: str | None, resume: bool = False):
         self._file = None
+        self._logged: set[tuple[object, ...]] = set()
         if path:
             try:
-                self._file = open(path, "w", encoding="utf-8")
+                if resume:
+                    self._logged, whole = logged_errors(Path(path))
+                    if whole is not None:
+                        os.truncate(path, whole)  # a line torn by a crash is dropped
+                self._file = open(path, "a" if resume else "w", encoding="utf-8")
             except OSError as exc:
                 raise OutputError(f"cannot write errors file {path}: {exc.strerror}") from None
 
     def write(self, err: RowError) -> None:
-        if self._file is not None:
+        if self._file is not None and (err.source, err.row, err.id, err.error) not in self._logged:
             self._file.write(json.dumps(err.to_dict(), ensure_ascii=False) + "\n")
             self._file.flush()
 

@@ -130,6 +130,15 @@ def _wins_table(summary: Mapping[str, Any]) -> str:
     return f"<table><thead><tr><th>row beats column</th>{head_row}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _plausibility_note(summary: Mapping[str, Any]) -> str:
+    """What the plausibility columns mean, when the run had rationales."""
+    if not shown_columns(summary, ("token_f1", "iou", "auprc")):
+        return ""
+    return ("<p>Token F1, IOU and AUPRC are plausibility: how well the method's top k words (k = the words the "
+            "rationale marks) and its scores agree with the words people marked as the reason. They cost no model "
+            "run; an explanation can be plausible without being faithful, and the other way round.</p>")
+
+
 def render_page(summary: Mapping[str, Any], run_info: Mapping[str, Any]) -> str:
     """The whole page for one evaluation summary."""
     css = base_css() + EXTRA_CSS
@@ -157,7 +166,7 @@ def render_page(summary: Mapping[str, Any], run_info: Mapping[str, Any]) -> str:
         "<h2>Methods, best mean rank first</h2>"
         f"<p>Mean over (review, target) pairs, with a 95% bootstrap interval ({summary['bootstrap']['resamples']} "
         f"resamples). Rank and wins use {escape(summary['score'])}.</p>"
-        f"{_metrics_table(summary)}"
+        f"{_metrics_table(summary)}{_plausibility_note(summary)}"
         "<h2>Head to head</h2>"
         f"{_wins_table(summary)}"
         "<h2>Deletion curves</h2>"

@@ -13,7 +13,11 @@ COLUMNS = (
     ("normalized_comprehensiveness", "norm. compr. ↑"),
     ("normalized_sufficiency", "norm. suff. ↑"),
     ("taucorr_loo", "tau vs loo ↑"),
+    ("token_f1", "token F1 ↑"),
+    ("iou", "IOU ↑"),
+    ("auprc", "AUPRC ↑"),
 )
+PLAUSIBLE = ("token_f1", "iou", "auprc")  # against the rationales: a table of their own on the terminal
 
 
 def interval(stat: Mapping[str, Any], sep: str = " ") -> str:
@@ -68,4 +72,22 @@ def wins_table(summary: Mapping[str, Any]) -> Table:
     for a in order:
         wins = summary["methods"][a]["wins"]
         table.add_row(a, *("" if a == b else ("-" if wins.get(b) is None else f"{100 * wins[b]:.0f}%") for b in order))
+    return table
+
+
+def plausibility_table(summary: Mapping[str, Any]) -> Table | None:
+    """Per method, best mean rank first: how well its top words agree with the human rationales (token
+    F1 and IOU of its top-k words, AUPRC of its scores); None when no row had a rationale."""
+    shown = shown_columns(summary, PLAUSIBLE)
+    if not shown:
+        return None
+    methods = summary["methods"]
+    n = max(methods[m][k]["n"] for m in methods for k, _ in shown)
+    table = Table(title=f"plausibility against your rationales on {n:,} review x target pairs "
+                        "(mean [95% bootstrap interval])")
+    table.add_column("method", no_wrap=True)
+    for _, title in shown:
+        table.add_column(title, justify="right")
+    for m in summary["ranking"]:
+        table.add_row(m, *(interval(methods[m][k], "\n") for k, _ in shown))
     return table

@@ -31,17 +31,20 @@ class ReportStats:
         self.reviews = 0
         self.explanations = 0
         self.labels: Counter[str] = Counter()
+        self.label_order: dict[str, int] = {}  # the model's label order, as the probabilities list it
         self.label_ids: dict[str, int] = {}
         self.models: Counter[str] = Counter()
         self.methods: Counter[str] = Counter()
         self.targets: Counter[str] = Counter()
         self.attributes: Counter[str] = Counter()
+        self.dtypes: Counter[str] = Counter()
         self.normalizations: Counter[str] = Counter()
         self.truncated = 0
         self.signed = False
         self.unsigned = False
         self.errors: list[RowError] = []  # the first SHOWN_ERRORS
         self.error_count = 0
+        self.gold = self.gold_agree = 0  # reviews with the user's own label, and those the model agrees with
 
     def label_class(self, label: str) -> str:
         """Stable CSS class for a predicted label (``L0``, ``L1``, ... by first appearance)."""
@@ -53,13 +56,19 @@ class ReportStats:
         """Count one review and its explanations."""
         self.reviews += 1
         self.labels[group[0].prediction.label] += 1
+        for label in (*group[0].prediction.probs, group[0].prediction.label):
+            self.label_order.setdefault(label, len(self.label_order))
         self.truncated += any(e.truncated for e in group)
+        if group[0].label is not None:
+            self.gold += 1
+            self.gold_agree += group[0].label == group[0].prediction.label
         for e in group:
             self.explanations += 1
             self.models[e.model or "unknown (from CSV)"] += 1
             self.methods[e.method] += 1
             self.targets[e.target.label] += 1
             self.attributes[e.attribute] += 1
+            self.dtypes[e.dtype or "not recorded"] += 1
             self.normalizations[e.normalization] += 1
             scores = [t.score for t in e.tokens if not t.special] or [w.score for w in e.words]
             if colors.is_signed(e.method, e.normalization, scores):
@@ -139,6 +148,11 @@ def _legend(stats: ReportStats) -> str:
     return f'<section class="legend" aria-label="legend">{"".join(blocks)}</section>'
 
 
+def _in_label_order(stats: ReportStats) -> list[tuple[str, int]]:
+    """The predicted labels with their counts, in the model's label order (a star scale reads 1 to 5)."""
+    return sorted(stats.labels.items(), key=lambda kv: stats.label_order[kv[0]])
+
+
 def _counter_card(title: str, counter: Counter[str]) -> str:
     """A summary card listing a counter, most common first."""
     items = "".join(f"<li><span>{escape(k)}</span><b>{v:,}</b></li>" for k, v in counter.most_common(CARD_ITEMS))
@@ -150,7 +164,7 @@ def _counter_card(title: str, counter: Counter[str]) -> str:
 def _distribution_card(stats: ReportStats) -> str:
     """Bars of the predicted-label distribution."""
     dist = []
-    for label, n in stats.labels.most_common():
+    for label, n in _in_label_order(stats):
         frac = n / stats.reviews if stats.reviews else 0.0
         dist.append(
             f'<div class="pr"><span class="pn">{escape(label)}</span>{bar(label, frac)}'
@@ -164,14 +178,18 @@ def _settings_card(stats: ReportStats, run_info: Mapping[str, Any] | None) -> st
     settings: dict[str, Any] = {}
     if len(stats.attributes) == 1:
         settings["attribute"] = next(iter(stats.attributes))
+    if stats.dtypes:  # the precision every explanation states it was made in
+        settings["precision"] = ", ".join(stats.dtypes)
     if len(stats.normalizations) == 1:
         settings["normalization"] = next(iter(stats.normalizations))
     settings["truncated reviews"] = stats.truncated
+    if stats.gold:
+        settings["your labels"] = f"{stats.gold_agree:,} of {stats.gold:,} agree with the prediction"
     if stats.error_count:
         settings["failed rows"] = stats.error_count
     settings.update(run_info or {})
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(format_value(v))}</dd>" for k, v in settings.items())
-    return f'<div class="card"><h3>Run settings</h3><dl>{dl}</dl></div>'
+    return f'<div class="card wide"><h3>Run settings</h3><dl>{dl}</dl></div>'
 
 
 def _errors_card(stats: ReportStats) -> str:
@@ -227,7 +245,7 @@ def _filters(stats: ReportStats) -> str:
         for label, idx in stats.label_ids.items()
     )
     chips = f'<label for="fall">All<b>{stats.reviews:,}</b></label>' + "".join(
-        f'<label for="f{stats.label_ids[label]}">{escape(label)}<b>{n:,}</b></label>' for label, n in stats.labels.most_common()
+        f'<label for="f{stats.label_ids[label]}">{escape(label)}<b>{n:,}</b></label>' for label, n in _in_label_order(stats)
     )
     return (
         f'{radios}\n<nav class="filters" aria-label="filter by predicted label"><div class="wrap">'

@@ -15,6 +15,7 @@ from rich import box
 from rich.color import Color
 from rich.console import Console
 from rich.style import Style
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -24,6 +25,7 @@ from saliency_cli.outputs.formats import LEVELS as LEVELS  # re-exported
 from saliency_cli.outputs.formats import check_level
 from saliency_cli.report.spans import spans
 
+RULE_WIDTH = 120  # the rule above each review, at most (a log file's console is much wider)
 MIN_INTENSITY = 0.1  # below this share of the scale a word keeps the terminal's own background
 
 # C0 controls (but tab and newline), DEL and C1 controls -> one visible character each, so offsets stay valid.
@@ -136,7 +138,8 @@ def render_preview(console: Console, explanations: Sequence[Explanation], top_k:
     for review_id, group_iter in itertools.groupby(explanations, key=lambda e: e.id):
         group = list(group_iter)
         first = group[0]
-        console.rule(Text.assemble(("review ", "dim"), (safe_text(review_id), "bold")), align="left")
+        title = Text.assemble(("review ", "dim"), (safe_text(review_id), "bold"))
+        console.print(Rule(title, align="left"), width=min(console.width, RULE_WIDTH))
         console.print(_prediction(first))
         kinds = [colors.is_signed(e.method, e.normalization, [it.score for it in spans(e, level)]) for e in group]
         console.print(_legend(any(kinds), not all(kinds)))

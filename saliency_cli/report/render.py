@@ -210,6 +210,10 @@ def render_review(group: Sequence[Explanation], ordinal: int, label_class: str, 
         dropped = max(e.dropped_tokens for e in group)
         flags.append(f'<span class="flag">truncated{f": {dropped} tokens dropped" if dropped else ""}</span>')
     row = f'<span class="row">row {escape(first.row)}</span>' if first.row is not None else ""
+    if first.labelled:  # --label-field: the user's own label beside the prediction
+        miss = " miss" if first.label is not None and first.label != pred.label else ""
+        gold = f"label {escape(first.label)}" if first.label is not None else "no label"
+        flags.insert(0, f'<span class="gold{miss}" title="your label (--label-field)">{gold}</span>')
     return (
         f'<details class="rv {label_class}" id="r{ordinal}"{" open" if is_open else ""}>'
         f'<summary><h2><span class="rid">{escape(first.id)}</span>'

@@ -18,16 +18,24 @@ from saliency_cli.settings import Settings
 
 @dataclass(frozen=True)
 class LocalRunner:
-    """Explains batch after batch with a prepared context (see ``runners.Runner``)."""
+    """Explains batch after batch with a prepared context (see ``runners.Runner``). ``in_batch`` is
+    told, as the batch in progress advances, how many of its rows' worth of work is done (0 once its
+    results are out), so a progress bar moves within a batch."""
 
     ctx: Context
+    in_batch: Callable[[float], None] | None = None
 
     def results(self, items: Iterable[Review | RowError],
                 should_stop: Callable[[], bool] = lambda: False) -> Iterator[Outcome | RowError]:
         for _, batch in row_batches(items, self.ctx.settings.batch_size):
             if should_stop():  # checked once the next batch is read: the end of the input is then known
                 return
-            yield from explain_batch(self.ctx, batch)
+            tell = self.in_batch
+            report = None if tell is None else (lambda done, rows=len(batch): tell(done * rows))
+            results = explain_batch(self.ctx, batch, report)
+            if tell is not None:
+                tell(0.0)
+            yield from results
 
 
 def explain_stream(

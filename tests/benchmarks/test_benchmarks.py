@@ -50,6 +50,9 @@ def _write(vader_file, kind):
 def test_benchmark_end_to_end_on_tiny_model(tmp_path, vader_file):
     import importlib.util
 
+    from benchmarks.run import fit_texts, token_ids
+    from benchmarks import models
+
     # transformers-interpret is a `bench` extra: it joins the comparison when installed.
     with_ti = importlib.util.find_spec("transformers_interpret") is not None
     runners = "ours,captum,captum-tuned" + (",transformers-interpret" if with_ti else "")
@@ -58,24 +61,31 @@ def test_benchmark_end_to_end_on_tiny_model(tmp_path, vader_file):
     run.main([
         "--corpus", "long", "--corpus-file", str(long_file), "--model", "tiny", "--methods", "ig",
         "--runners", runners, "--limit", "2", "--batch-size", "2", "--workdir", str(tmp_path / "models"),
-        "--no-warmup", "--out", str(out),
+        "--no-warmup", "--probe-seconds", "0.05", "--out", str(out),
     ])
     report = json.loads(out.read_text())
-    for key in ("reviews", "real_tokens", "matmul_gflops_fp32", "model_shape", "results"):
-        assert key in report
-    assert report["reviews"] == 2
-    seen = {(r["method"], r["runner"]) for r in report["results"]}
-    expected = [("ig", "ours"), ("ig", "captum"), ("ig", "captum-tuned")]
-    for pair in expected + ([("ig", "transformers-interpret")] if with_ti else []):
-        assert pair in seen
-    for row in report["results"]:
+    lm = models.load(models.prepare("tiny", tmp_path / "models"))
+    texts = fit_texts(lm, [r["text"] for r in corpus.records_from_vader(vader_file, "long")[:2]])
+    lengths = [len(ids) for ids in token_ids(lm, texts)]
+    assert (report["reviews"], report["real_tokens"], report["max_tokens"]) == (2, sum(lengths), max(lengths))
+    assert report["model_shape"]["layers"] == lm.model.config.num_hidden_layers
+    rows = {r["runner"]: r for r in report["results"]}
+    expected = ["ours", "captum", "captum-tuned"] + (["transformers-interpret"] if with_ti else [])
+    assert sorted(rows) == sorted(expected) and {r["method"] for r in rows.values()} == {"ig"}
+    best = max([report["matmul_gflops_fp32"]] + [r["ceiling_after"] for r in rows.values()])
+    for name, row in rows.items():
         assert row["ok"], row
-        for key in ("reviews_per_s", "tokens_per_s", "peak_rss_mb", "flop_fraction"):
-            assert row[key] > 0
-        if row["runner"] in ("captum", "captum-tuned"):
+        # every figure follows from the timings it reports (no figure is invented)
+        assert row["reviews_per_s"] == pytest.approx(2 / row["seconds"])
+        assert row["tokens_per_s"] == pytest.approx(sum(lengths) / row["seconds"])
+        assert row["flop_fraction"] == pytest.approx(row["useful_gflop"] / row["seconds"] / best)
+        assert row["working_mb"] == pytest.approx(row["peak_rss_mb"] - row["rss_after_load_mb"])
+        assert row["peak_rss_mb"] >= row["rss_after_load_mb"] > 0
+        if name != "ours":
+            assert row["ours_speedup"] == pytest.approx(row["seconds"] / rows["ours"]["seconds"])
+        if name in ("captum", "captum-tuned"):
             assert row["agreement"]["passed"], row["agreement"]
             assert row["agreement"]["max_rel_error"] <= 1e-4
-            assert row["ours_speedup"] > 0
 
 
 def test_flop_count_is_honest():

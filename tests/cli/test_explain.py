@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
+import re
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 from typer.testing import CliRunner
 
 from saliency_cli.cli import app
 from saliency_cli.settings import parse_size
-from tests.factories import method_rows
+from tests.factories import cli_process, method_rows, wait_for_lines
 
 runner = CliRunner()
 TEXT = "Not buying it any sooner! Other brands do a much better job"
@@ -120,6 +118,41 @@ def test_bad_rows_exit_3_and_go_to_errors_file(tmp_path, bert_dir):
     assert [r["id"] for r in records(out.read_text())] == ["a"]
 
 
+def test_resume_logs_each_row_error_once(tmp_path, bert_dir):
+    """A resumed run meets the reader's errors of the rows it skips, and those of the batch it redoes,
+    again: the errors file must hold each one once, as after an uninterrupted run."""
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a", "text": "good"}\n{"id": "b", "text": \n{"id": "c", "text": ""}\n'
+                    b'{"id": "d", "text": "fine"}\n{"id": "e", "text": "bad"}\n{"id": "f", "text": ""}\n')
+    out, errs = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    args = ["explain", "-i", str(src), "-o", str(out), "--errors", str(errs), "--model", str(bert_dir),
+            "--method", "grad", "-b", "2", "-q"]
+    assert run(*args).exit_code == 3
+    whole, logged = out.read_bytes(), errs.read_bytes()
+    assert [json.loads(line)["row"] for line in logged.splitlines()] == [2, 3, 6]
+    res = run(*args, "--resume")  # a finished file: nothing redone, every error met again
+    assert res.exit_code == 3 and "3 already done" in res.stderr
+    assert errs.read_bytes() == logged and out.read_bytes() == whole
+    # interrupted after row 4, with a torn errors line: rows 1-4 are kept, the batch of rows 3-4 redone
+    out.unlink()
+    (tmp_path / "out.jsonl.partial").write_bytes(b"".join(whole.splitlines(keepends=True)[:2]))
+    errs.write_bytes(b"".join(logged.splitlines(keepends=True)[:2]) + b'{"row": 6, "id": "f", "er')
+    assert run(*args, "--resume").exit_code == 3
+    assert errs.read_bytes() == logged and out.read_bytes() == whole
+
+
+def test_faithfulness_to_csv_is_refused_before_any_work(tmp_path):
+    """CSV rows have no place for the faithfulness metrics: refused in one line before the model loads
+    (the model named here does not exist), nothing written."""
+    for outputs in (["-o", tmp_path / "x.csv"], ["-o", tmp_path / "x.jsonl", "-o", tmp_path / "y.csv"],
+                    ["-o", tmp_path / "x.txt", "--output-format", "csv"]):
+        res = run("explain", "great", "--faithfulness", "--model", str(tmp_path / "no-model"), *map(str, outputs))
+        assert res.exit_code == 1 and res.stdout == "", outputs
+        assert res.stderr.strip() == ("error: --faithfulness: CSV has no columns for the faithfulness metrics; "
+                                      "write JSONL (-o FILE.jsonl), or drop --faithfulness")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_methods_command_lists_aliases_and_defaults():
     res = run("methods")
     assert res.exit_code == 0
@@ -137,14 +170,9 @@ def test_parse_size():
     assert parse_size("1000") == 1000
 
 
-def _cli(*args, **kw):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "saliency_cli", *args], env=env, **kw)
-
-
 def test_module_entry_point_keeps_stdout_pure(bert_dir):
-    proc = _cli("explain", TEXT, "--model", str(bert_dir), "--method", "grad",
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = cli_process("explain", TEXT, "--model", str(bert_dir), "--method", "grad",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0
     (rec,) = [json.loads(line) for line in out.decode().splitlines()]
@@ -152,53 +180,53 @@ def test_module_entry_point_keeps_stdout_pure(bert_dir):
     assert b"Loading" not in out and b"done: 1 row explained" in err
 
 
-def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, bert_dir):
-    src = tmp_path / "many.txt"
-    src.write_text("".join(f"review number {i} is {'good' if i % 2 else 'bad'} indeed\n" for i in range(1, 81)))
-    common = ["explain", "-i", str(src), "--model", str(bert_dir), "--method", "ig", "--steps", "16",
-              "--batch-size", "2", "-q"]
-    ref = tmp_path / "ref.jsonl"
-    assert _cli(*common, "-o", str(ref)).wait(timeout=300) == 0
+# The reader sniffs the first 64 KB of its input before the first row: the first review is long enough
+# that rows 1-5 fill them (it is truncated, like any review longer than the model's limit).
+LINES = [f"review number {i} is {'good' if i % 2 else 'bad'} indeed" + (" truly" * 11_000 if i == 1 else "") + "\n"
+         for i in range(1, 13)]
+PIPED = ["--model", "{model}", "--method", "ig", "--steps", "8", "--batch-size", "2", "-q"]
 
-    out = tmp_path / "out.jsonl"
-    partial = tmp_path / "out.jsonl.partial"
-    proc = _cli(*common, "-o", str(out), stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not partial.exists() or partial.stat().st_size < 4_000):
-        time.sleep(0.05)
+
+def piped_run(tmp_path, bert_dir, **kw):
+    """A run reading LINES through a pipe, given rows 1-5 only: once rows 1-4 (two batches) are
+    written it waits for row 6, so it cannot have finished when the test signals it (no byte count,
+    no clock). Also the uninterrupted reference run and the command that resumes, both reading every
+    line from stdin as well (records read from stdin have no source)."""
+    args = ["-i", "-", "--format", "text", *(a.replace("{model}", str(bert_dir)) for a in PIPED)]
+    ref, out = tmp_path / "ref.jsonl", tmp_path / "out.jsonl"
+    assert run("explain", *args, "-o", str(ref), input="".join(LINES)).exit_code == 0
+    proc = cli_process("explain", *args, "-o", out, stdin=subprocess.PIPE, **kw)
+    proc.stdin.write("".join(LINES[:5]).encode())
+    proc.stdin.flush()
+    wait_for_lines(tmp_path / "out.jsonl.partial", 4, proc)
+    return proc, ref, out, lambda: run("explain", *args, "-o", str(out), "--resume", input="".join(LINES))
+
+
+def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, bert_dir):
+    proc, ref, out, resume = piped_run(tmp_path, bert_dir, stderr=subprocess.DEVNULL)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not out.exists() and partial.exists()
-    done_before = len(partial.read_bytes().splitlines())
-    assert 0 < done_before < 80
-    res = _cli(*common, "-o", str(out), "--resume", stderr=subprocess.PIPE)
-    _, err = res.communicate(timeout=300)
-    assert res.returncode == 0, err
+    proc.stdin.close()
+    partial = tmp_path / "out.jsonl.partial"
+    assert not out.exists() and [json.loads(line)["id"] for line in partial.read_text().splitlines()] == ["1", "2", "3", "4"]
+    res = resume()
+    assert res.exit_code == 0, res.stderr
     assert out.read_bytes() == ref.read_bytes()
 
 
-def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, bert_dir):
-    src = tmp_path / "many.txt"
-    src.write_text("".join(f"line {i} of the file\n" for i in range(1, 81)))
-    out = tmp_path / "out.jsonl"
-    common = ["explain", "-i", str(src), "--model", str(bert_dir), "--method", "ig", "--steps", "16",
-              "--batch-size", "2", "-o", str(out)]
-    proc = _cli(*common, stderr=subprocess.PIPE)
-    partial = tmp_path / "out.jsonl.partial"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not partial.exists() or partial.stat().st_size < 4_000):
-        time.sleep(0.05)
+def test_ctrl_c_stops_after_the_batch_and_resume_finishes(tmp_path, bert_dir):
+    proc, ref, out, resume = piped_run(tmp_path, bert_dir, stderr=subprocess.PIPE)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
-    assert b"--resume" in err
-    kept = partial.read_bytes()
-    assert kept.endswith(b"\n") and all(json.loads(line) for line in kept.splitlines())
-    res = _cli(*common, "--resume", stderr=subprocess.PIPE)
-    _, err = res.communicate(timeout=300)
-    assert res.returncode == 0
-    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
-    assert ids == [str(i) for i in range(1, 81)]
+    proc.stdin.write("".join(LINES[5:]).encode())  # row 6 completes the batch in progress: then it stops
+    proc.stdin.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 130
+    assert b"stopping after the current batch" in err and b"--resume" in err
+    partial = tmp_path / "out.jsonl.partial"
+    assert not out.exists() and [json.loads(line)["id"] for line in partial.read_text().splitlines()] == ["1", "2", "3", "4"]
+    res = resume()
+    assert res.exit_code == 0, res.stderr
+    assert out.read_bytes() == ref.read_bytes()
 
 
 def test_html_report_from_explain_and_from_saved_jsonl(tmp_path, bert_dir):
@@ -216,13 +244,16 @@ def test_html_report_from_explain_and_from_saved_jsonl(tmp_path, bert_dir):
     assert run("report", str(tmp_path / "none.jsonl"), "-o", str(again)).exit_code == 1
 
 
-def test_preview_goes_to_stderr_and_stdout_stays_data(bert_dir):
-    res = run("explain", TEXT, "--model", str(bert_dir), "--method", "gxi", "--preview", "--top-k", "3")
+def test_preview_goes_to_stderr_and_stdout_stays_data(sharp_dir):
+    res = run("explain", TEXT, "--model", str(sharp_dir), "--method", "gxi", "--preview", "--top-k", "3")
     assert res.exit_code == 0
     (rec,) = records(res.stdout)
     assert "predicted" in res.stderr and "review 1" in res.stderr
-    top = sorted(rec["words"], key=lambda w: -abs(w["score"]))[0]["word"]
-    assert top in res.stderr
+    # the top-k table (rank, word, signed score), not the review's text printed above it
+    table = re.findall(r"^(\d+) +(\S+) +([+-]\d\S*)$", res.stderr, flags=re.M)
+    top = sorted(rec["words"], key=lambda w: -abs(w["score"]))[:3]
+    assert [(int(rank), word) for rank, word, _ in table] == [(i, w["word"]) for i, w in enumerate(top, start=1)]
+    assert [float(score) for _, _, score in table] == pytest.approx([w["score"] for w in top], rel=1e-3)
 
 
 def test_long_reviews_warned_once_and_window_mode(tmp_path, bert_dir):
@@ -237,6 +268,67 @@ def test_long_reviews_warned_once_and_window_mode(tmp_path, bert_dir):
     recs = records(res.stdout)
     assert [r["truncated"] for r in recs] == [False] * 3 and recs[0]["windows"] > 1
     assert len(recs[0]["words"]) == 150
+
+
+@pytest.mark.parametrize("method", ["occlusion", "kernel-shap", "lime", "random"])
+def test_csv_of_a_perturbation_method_holds_its_jsonl_values(tmp_path, sharp_dir, method):
+    """Token and word CSV rows carry exactly the JSONL records' scores, offsets and labels."""
+    out = {name: tmp_path / name for name in ("r.jsonl", "t.csv", "w.csv")}
+    common = ["explain", TEXT, "great phone", "--model", str(sharp_dir), "--method", method, "--samples", "32",
+              "--target", "all", "-q"]
+    assert run(*common, "-o", str(out["r.jsonl"]), "-o", str(out["t.csv"])).exit_code == 0
+    assert run(*common, "-o", str(out["w.csv"]), "--level", "word").exit_code == 0
+    recs = records(out["r.jsonl"].read_text())
+    assert len(recs) == 2 * 3 and max(abs(w["score"]) for r in recs for w in r["words"]) > 1e-2
+    for level, name in (("token", "t.csv"), ("word", "w.csv")):
+        rows = list(csv.DictReader(out[name].open()))
+        want = []
+        for r in recs:
+            head = [r["id"], method, r["target"]["label"], r["prediction"]["label"],
+                    str(round(r["prediction"]["probs"][r["prediction"]["label"]], 6))]
+            for i, x in enumerate(r[level + "s"]):
+                tail = [str(x["special"] and 1 or 0)] if level == "token" else []
+                want.append(head + [str(i), x[level], str(x["start"]), str(x["end"])] + tail + [x["score"]])
+        got = [[row[k] for k in ("id", "method", "target", "predicted", "probability", "position", level, "start",
+                                 "end")] + ([row["special"]] if level == "token" else []) + [float(row["score"])]
+               for row in rows]
+        assert got == want
+
+
+def test_max_length_cuts_reviews_where_the_tokenizer_would(bert_dir, tiny_lm):
+    text = "the battery is awful but the screen is bright and sharp and the sound is excellent"
+    full = tiny_lm.tokenizer.tokenize(text)
+    res = run("explain", text, "--model", str(bert_dir), "--method", "grad", "--max-length", "8", "-q")
+    assert res.exit_code == 0, res.stderr
+    (rec,) = records(res.stdout)
+    assert [t["token"] for t in rec["tokens"]] == ["[CLS]", *full[:6], "[SEP]"]
+    assert rec["truncated"] and rec["dropped_tokens"] == len(full) - 6
+    kept = tiny_lm.tokenizer(text, max_length=8, truncation=True, return_offsets_mapping=True)
+    ends = {}  # the words as far as their kept tokens reach
+    for wid, (a, b) in zip(kept.word_ids(), kept["offset_mapping"]):
+        if wid is not None:
+            ends[wid] = (ends.get(wid, (a, b))[0], b)
+    assert [w["word"] for w in rec["words"]] == [text[a:b] for a, b in ends.values()]
+    res = run("explain", text, "--model", str(bert_dir), "--max-length", "2")
+    assert res.exit_code == 1 and "--max-length" in res.stderr
+
+
+@pytest.mark.parametrize("overlap", [2, 8])
+def test_window_overlap_sets_how_far_windows_step(bert_dir, tiny_lm, overlap):
+    """Windows of --max-length 16 hold 14 tokens and step by 14 - overlap: ceil((n - overlap) / (14 - overlap))
+    windows cover n tokens; every word of the review is kept once."""
+    text = "the battery is awful but the screen is bright and sharp and the sound is excellent but the case " \
+           "cracked after a week of use and support never answered"
+    n = len(tiny_lm.tokenizer.tokenize(text))
+    res = run("explain", text, "--model", str(bert_dir), "--method", "grad", "--long-text", "window",
+              "--max-length", "16", "--window-overlap", str(overlap), "-q")
+    assert res.exit_code == 0, res.stderr
+    (rec,) = records(res.stdout)
+    assert rec["windows"] == -(-(n - overlap) // (14 - overlap)) and not rec["truncated"]
+    assert [w["word"] for w in rec["words"]] == text.split() and len(rec["tokens"]) == n
+    res = run("explain", text, "--model", str(bert_dir), "--long-text", "window", "--max-length", "16",
+              "--window-overlap", "14")
+    assert res.exit_code == 1 and "window overlap must be below 14 tokens" in res.stderr
 
 
 def test_models_command_describes_the_embedded_model():

@@ -46,7 +46,7 @@ def test_several_outputs_in_one_run_match_single_runs(tmp_path, bert_dir):
     src.write_text("\n".join(TEXTS) + "\n")
     both = run("explain", "-i", src, "--model", bert_dir, "--method", "gxi", "-q",
                "-o", tmp_path / "rows.jsonl", "-o", tmp_path / "rows.csv")
-    assert both.exit_code == 0, both.stderr and both.stdout == ""
+    assert both.exit_code == 0 and both.stdout == "", both.stderr
     run("explain", "-i", src, "--model", bert_dir, "--method", "gxi", "-q", "-o", tmp_path / "one.jsonl")
     run("explain", "-i", src, "--model", bert_dir, "--method", "gxi", "-q", "-o", tmp_path / "one.csv")
     assert (tmp_path / "rows.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
@@ -79,7 +79,7 @@ def test_devices_and_fifos_are_written_in_place_never_replaced(tmp_path, bert_di
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)  # a failing run cannot hang the suite
     reader.start()
     res = run("explain", "x", "--model", bert_dir, "--method", "grad", "-q", "-o", fifo)
     reader.join(timeout=60)
@@ -92,7 +92,7 @@ def test_devices_and_fifos_are_written_in_place_never_replaced(tmp_path, bert_di
 
 @pytest.mark.parametrize("flag", ["-o", "--errors", "--html"])
 def test_every_output_path_is_checked_before_the_run(tmp_path, bert_dir, flag):
-    missing = tmp_path / "no-such-folder" / "out.file"
+    missing = tmp_path / "no-such-folder" / "out.jsonl"
     args = ["explain", "x", "--model", bert_dir, flag, missing]
     if flag != "-o":
         args += ["-o", tmp_path / "rows.jsonl"]
@@ -120,6 +120,48 @@ def test_resume_refuses_a_file_of_another_run_and_leaves_it_untouched(tmp_path, 
         new, old = list(csv.DictReader(io.StringIO(out.read_text()))), list(csv.DictReader(io.StringIO(before.decode())))
         assert [(r["id"], r["token"]) for r in new] == [(r["id"], r["token"]) for r in old]
         assert [float(r["score"]) for r in new] == pytest.approx([float(r["score"]) for r in old], rel=1e-4, abs=1e-7)
+
+
+def test_resume_continues_two_outputs_left_at_different_rows(tmp_path, bert_dir):
+    """A JSONL and a CSV output interrupted at different rows: each gets only what it lacks, and both
+    end as in an uninterrupted run (the JSONL byte for byte; the CSV redoes its last review, alone)."""
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"review {i} says the battery is {'great' if i % 2 else 'awful'}\n" for i in range(1, 9)))
+    common = ["explain", "-i", src, "--model", bert_dir, "--method", "ig", "--steps", 8, "-b", 2, "-q"]
+    assert run(*common, "-o", tmp_path / "ref.jsonl", "-o", tmp_path / "ref.csv").exit_code == 0
+    ref_jsonl, ref_csv = (tmp_path / "ref.jsonl").read_bytes(), (tmp_path / "ref.csv").read_text()
+    csv_lines = ref_csv.splitlines(keepends=True)
+    (tmp_path / "out.jsonl.partial").write_bytes(b"".join(ref_jsonl.splitlines(keepends=True)[:6]))  # rows 1-6
+    first_two = [line for line in csv_lines[1:] if line.split(",")[0] in ("1", "2")]
+    (tmp_path / "out.csv.partial").write_text(csv_lines[0] + "".join(first_two))  # rows 1-2
+    res = run(*common, "-o", tmp_path / "out.jsonl", "-o", tmp_path / "out.csv", "--resume")
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "out.jsonl").read_bytes() == ref_jsonl
+    new, old = (list(csv.DictReader(io.StringIO(t))) for t in ((tmp_path / "out.csv").read_text(), ref_csv))
+    assert [{k: v for k, v in r.items() if k != "score"} for r in new] == [
+        {k: v for k, v in r.items() if k != "score"} for r in old]
+    scale = max(abs(float(r["score"])) for r in old)
+    assert [float(r["score"]) for r in new] == pytest.approx([float(r["score"]) for r in old], abs=1e-5 * scale)
+
+
+def test_resume_with_html_reports_the_rows_this_run_explains(tmp_path, bert_dir):
+    """--html of a resumed run holds the reviews that run explains (the last batch of the interrupted
+    run and the rest), not those it skips; the whole file renders with ``saliency-cli report``."""
+    texts = [f"review {i} says the battery is {'great' if i % 2 else 'awful'}" for i in range(1, 9)]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(texts) + "\n")
+    common = ["explain", "-i", src, "--model", bert_dir, "--method", "grad", "-b", 2, "-q"]
+    out, page = tmp_path / "out.jsonl", tmp_path / "r.html"
+    assert run(*common, "-o", out).exit_code == 0
+    (tmp_path / "out.jsonl.partial").write_bytes(b"".join(out.read_bytes().splitlines(keepends=True)[:4]))
+    out.unlink()
+    res = run(*common, "-o", out, "--html", page, "--resume")
+    assert res.exit_code == 0, res.stderr
+    html = page.read_text()
+    assert [t for t in texts if t in html] == texts[2:]  # rows 3-4 redone, 5-8 new; 1-2 skipped
+    assert "6 reviews" in html
+    assert run("report", out, "-o", page).exit_code == 0
+    assert [t for t in texts if t in page.read_text()] == texts
 
 
 def test_resume_refuses_other_parameters_or_output(tmp_path, bert_dir):
@@ -173,7 +215,7 @@ def test_a_folder_of_shards_with_a_broken_one_and_parquet_in(tmp_path, bert_dir)
                                                               ("b.jsonl", "1")]
     assert records(errors.read_text()) == [{"source": "b.jsonl", "row": 2, "id": None,
                                             "error": "malformed JSON: Expecting property name enclosed in double "
-                                                     "quotes (column 2)"}]
+                                                     "quotes (line 2, column 2)"}]
     (folder / "c.csv").write_text("text\nx\n")
     res = run("explain", "-i", folder, "--model", bert_dir)
     assert res.exit_code == 1 and res.stdout == "" and len(res.stderr.strip().splitlines()) == 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import math
 
 import pytest
@@ -38,39 +36,85 @@ def _forward_value(lm, emb, mask, target, attribute):
     return out[0, target]
 
 
+GRADIENT_METHODS = ["grad", "gxi", "ig", "sg"]
+OPTIONS = {"steps": 8, "samples": 4}
+
+
+def scores(e):
+    return [t.score for t in e.tokens]
+
+
+def assert_same_scores(a, b, rel=1e-5, key=None):
+    """Two records' token scores agree within ``rel`` of the larger record's largest |score|, which must
+    be far from zero: a tolerance of the scores' own size, not of float noise on outputs that do not move."""
+    scale = max(max(map(abs, scores(a))), max(map(abs, scores(b))))
+    assert scale > 1e-3, (key, scale)
+    assert scores(a) == pytest.approx(scores(b), abs=rel * scale), key
+
+
+def change(lm, text, target, attribute, baseline="pad"):
+    """F(x) - F(baseline) from two fresh forwards on the review and on its baseline (non-special
+    tokens replaced by [PAD] or [MASK], or their embeddings by zeros)."""
+    enc = lm.tokenizer(text, return_tensors="pt", return_special_tokens_mask=True)
+    ids, special = enc["input_ids"], enc["special_tokens_mask"].bool()
+    emb_layer = lm.model.get_input_embeddings()
+    with torch.no_grad():
+        emb = emb_layer(ids)
+        if baseline == "zero":
+            base = torch.where(special.unsqueeze(-1), emb, torch.zeros_like(emb))
+        else:
+            fill = lm.tokenizer.pad_token_id if baseline == "pad" else lm.tokenizer.mask_token_id
+            base = emb_layer(torch.where(special, ids, torch.full_like(ids, fill)))
+        fx = _forward_value(lm, emb, enc["attention_mask"], target, attribute)
+        fb = _forward_value(lm, base, enc["attention_mask"], target, attribute)
+    return float(fx - fb)
+
+
+# Float32 noise of one output F between a padded batch and a review alone (tests/methods/test_occlusion.py)
+F_NOISE = {"probability": 1e-6, "logit": 5e-6}
+
+
 @pytest.mark.parametrize("attribute", ["probability", "logit"])
-def test_ig_completeness_within_one_percent(tiny_lm, attribute):
+def test_ig_completeness_within_one_percent(sharp_lm, attribute):
     settings = make_settings(["ig"], target=["all"], attribute=attribute)
-    for e in explain_reviews(tiny_lm, reviews(), settings):
-        total = sum(t.score for t in e.tokens)
-        # Independent check of F(x) - F(x'): fresh forwards on the input and on the [PAD] baseline.
-        enc = tiny_lm.tokenizer(e.text, return_tensors="pt", return_special_tokens_mask=True)
-        ids = enc["input_ids"]
-        base_ids = torch.where(enc["special_tokens_mask"].bool(), ids, torch.full_like(ids, tiny_lm.tokenizer.pad_token_id))
-        emb_layer = tiny_lm.model.get_input_embeddings()
-        with torch.no_grad():
-            fx = _forward_value(tiny_lm, emb_layer(ids), enc["attention_mask"], e.target.index, attribute)
-            fb = _forward_value(tiny_lm, emb_layer(base_ids), enc["attention_mask"], e.target.index, attribute)
-        diff = float(fx - fb)
-        assert abs(total - diff) <= 0.01 * abs(diff) + 1e-7
-        assert e.delta == pytest.approx(total - diff, abs=1e-6)
+    for e in explain_reviews(sharp_lm, reviews(), settings):
+        diff = change(sharp_lm, e.text, e.target.index, attribute)
+        assert abs(diff) > 1e-3
+        assert abs(sum(scores(e)) - diff) <= 0.01 * abs(diff)
 
 
-def test_batched_equals_one_at_a_time_and_batch_size_independent(tiny_lm):
-    methods = ["grad", "gxi", "ig", "sg"]
-    together = by_key(explain_reviews(tiny_lm, reviews(), make_settings(methods, target=["all"], batch_size=5)))
-    for bs in (1, 2, 3):
-        other = by_key(explain_reviews(tiny_lm, reviews(), make_settings(methods, target=["all"], batch_size=bs)))
+@pytest.mark.parametrize("baseline", ["pad", "mask", "zero"])
+@pytest.mark.parametrize("attribute", ["probability", "logit"])
+def test_ig_delta_is_the_completeness_gap_computed_independently(sharp_lm, attribute, baseline):
+    """delta = sum(scores) - (F(x) - F(baseline)), F from fresh forwards. Two left-Riemann steps leave
+    gaps of the size of the scores, so a sign or a term wrong in delta is far outside the tolerance."""
+    settings = make_settings(["ig"], options={"steps": 2, "ig_rule": "riemann-left", "baseline": baseline},
+                             target=["all"], attribute=attribute)
+    for e in explain_reviews(sharp_lm, reviews(), settings):
+        diff = change(sharp_lm, e.text, e.target.index, attribute, baseline)
+        gap = sum(scores(e)) - diff
+        tol = 2 * F_NOISE[attribute] + 1e-6 * sum(map(abs, scores(e)))  # F(x) and F(baseline), summed scores
+        assert abs(gap) > 100 * tol
+        assert e.delta == pytest.approx(gap, abs=tol)
+
+
+def test_batched_equals_one_at_a_time_and_batch_size_independent(sharp_lm):
+    """Reviews of different lengths padded together, in any batch size, give each review the scores it
+    gets alone, for every gradient method and target."""
+    def run(texts, bs):
+        settings = make_settings(GRADIENT_METHODS, options=OPTIONS, target=["all"], batch_size=bs)
+        return by_key(explain_reviews(sharp_lm, reviews(texts), settings))
+
+    together = run(TEXTS, 5)
+    assert len(together) == len(TEXTS) * len(GRADIENT_METHODS) * 3
+    for bs in (2, 3):
+        other = run(TEXTS, bs)
         assert other.keys() == together.keys()
         for key, e in together.items():
-            a = [t.score for t in e.tokens]
-            b = [t.score for t in other[key].tokens]
-            scale = max(abs(x) for x in a) or 1.0
-            assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 * max(scale, 1.0), key
-    alone = by_key(explain_reviews(tiny_lm, reviews()[2:3], make_settings(methods, target=["all"])))
-    for (rid, m, t), e in alone.items():
-        ref = together[("3", m, t)]
-        assert [round(x.score, 9) for x in e.tokens] == pytest.approx([round(x.score, 9) for x in ref.tokens], abs=1e-8)
+            assert_same_scores(e, other[key], key=key)
+    for rid, text in enumerate(TEXTS, start=1):
+        for (_, m, t), e in run([text], 1).items():
+            assert_same_scores(e, together[(str(rid), m, t)], key=(rid, m, t))
 
 
 def test_gradient_x_input_matches_finite_differences(tiny_lm):
@@ -115,28 +159,26 @@ def test_gradient_norm_matches_directional_derivative(tiny_lm):
         model.float()
 
 
-def test_smoothgrad_same_seed_repeats_alone_or_in_batch(tiny_lm):
+def test_smoothgrad_same_seed_repeats_alone_or_in_batch(sharp_lm):
     s = make_settings(["sg"], options={"seed": 7, "samples": 8})
-    first = by_key(explain_reviews(tiny_lm, reviews(), s))
-    again = by_key(explain_reviews(tiny_lm, reviews(), s))
-    alone = by_key(explain_reviews(tiny_lm, reviews(TEXTS[1:2]), s))
+    first = by_key(explain_reviews(sharp_lm, reviews(), s))
+    again = by_key(explain_reviews(sharp_lm, reviews(), s))
+    alone = by_key(explain_reviews(sharp_lm, reviews(TEXTS[1:2]), s))
     for key, e in first.items():
-        assert [t.score for t in e.tokens] == [t.score for t in again[key].tokens]
+        assert scores(e) == scores(again[key])
     (solo,) = alone.values()
-    ref = next(e for k, e in first.items() if k[0] == "2")
-    assert [t.score for t in solo.tokens] == pytest.approx([t.score for t in ref.tokens], abs=1e-7)
-    other_seed = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], options={"seed": 8, "samples": 8})))
-    assert any(
-        [t.score for t in e.tokens] != [t.score for t in other_seed[k].tokens] for k, e in first.items()
-    )
+    assert_same_scores(solo, next(e for k, e in first.items() if k[0] == "2"))
+    other_seed = by_key(explain_reviews(sharp_lm, reviews(), make_settings(["sg"], options={"seed": 8, "samples": 8})))
+    for key, e in first.items():  # another seed moves every review's scores by more than float noise
+        scale = max(map(abs, scores(e)))
+        assert max(abs(a - b) for a, b in zip(scores(e), scores(other_seed[key]))) > 1e-3 * scale, key
 
 
-def test_noise_free_smoothgrad_is_gradient_x_input(tiny_lm):
-    sg = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["sg"], options={"noise": 0.0, "samples": 3})))
-    gxi = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["gxi"])))
+def test_noise_free_smoothgrad_is_gradient_x_input(sharp_lm):
+    sg = by_key(explain_reviews(sharp_lm, reviews(), make_settings(["sg"], options={"noise": 0.0, "samples": 3})))
+    gxi = by_key(explain_reviews(sharp_lm, reviews(), make_settings(["gxi"])))
     for (rid, _, t), e in sg.items():
-        ref = gxi[(rid, "gradient-x-input", t)]
-        assert [x.score for x in e.tokens] == pytest.approx([x.score for x in ref.tokens], abs=1e-7)
+        assert_same_scores(e, gxi[(rid, "gradient-x-input", t)], key=rid)
 
 
 def test_targets_predicted_named_and_all(tiny_lm):
@@ -147,30 +189,24 @@ def test_targets_predicted_named_and_all(tiny_lm):
     assert ex[0].prediction.probs and math.isclose(sum(ex[0].prediction.probs.values()), 1.0, rel_tol=1e-5)
 
 
-def test_targets_sharing_a_forward_equal_each_target_alone(tiny_lm):
+def test_targets_sharing_a_forward_equal_each_target_alone(sharp_lm):
     """Several targets of a review share each point's forward pass; every target's scores must equal
     a run that asks for that target alone, also when reviews have different numbers of targets."""
-    # The random tiny model predicts one label for everything; centring its logits on these
-    # reviews' medians makes the predictions differ between reviews.
-    model = copy.deepcopy(tiny_lm.model)
-    with torch.no_grad():
-        logits = model(**tiny_lm.tokenizer(CORPUS, padding=True, return_tensors="pt")).logits
-        model.classifier.bias.sub_(logits.median(0).values)
-    lm = tiny_lm.with_model(model)
-    methods = ["ig", "sg"]
-    rows = reviews(CORPUS)
-    both = by_key(explain_reviews(lm, rows, make_settings(methods, target=["predicted", "neutral"])))
+    rows = reviews(CORPUS)  # the sharpened model predicts each of the three labels for some of them
+    both = by_key(explain_reviews(sharp_lm, rows, make_settings(GRADIENT_METHODS, options=OPTIONS,
+                                                                target=["predicted", "neutral"])))
     counts: dict[str, int] = {}
     for rid, _, _ in both:
         counts[rid] = counts.get(rid, 0) + 1
-    assert set(counts.values()) == {2, 4}  # one target where "neutral" is predicted, else two
+    assert set(counts.values()) == {len(GRADIENT_METHODS), 2 * len(GRADIENT_METHODS)}  # one target or two
+    compared = 0
     for label in ("negative", "neutral", "positive"):
-        alone = by_key(explain_reviews(lm, rows, make_settings(methods, target=[label])))
+        alone = by_key(explain_reviews(sharp_lm, rows, make_settings(GRADIENT_METHODS, options=OPTIONS, target=[label])))
         for key, e in alone.items():
             if key in both:
-                a = [t.score for t in e.tokens]
-                b = [t.score for t in both[key].tokens]
-                assert max(abs(x - y) for x, y in zip(a, b)) <= 1e-6 * max(1.0, max(map(abs, a))), key
+                assert_same_scores(e, both[key], key=key)
+                compared += 1
+    assert compared == len(both)
 
 
 def test_truncation_is_flagged_with_dropped_count(tiny_lm):
@@ -183,11 +219,15 @@ def test_truncation_is_flagged_with_dropped_count(tiny_lm):
     assert e.truncated and e.dropped_tokens == enc.dropped
 
 
-def test_small_memory_budget_gives_same_scores(tiny_lm):
-    big = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16})))
-    small = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16}, max_memory=1 << 20)))
+@pytest.mark.parametrize("method", ["ig", "sg"])
+def test_small_memory_budget_gives_same_scores(sharp_lm, method):
+    """1 MB holds a few dozen points of these reviews: chunks that end within a review and hold points
+    of reviews of different lengths."""
+    options = {"steps": 16, "samples": 16}
+    big = by_key(explain_reviews(sharp_lm, reviews(), make_settings([method], options=options)))
+    small = by_key(explain_reviews(sharp_lm, reviews(), make_settings([method], options=options, max_memory=1 << 20)))
     for key, e in big.items():
-        assert [t.score for t in e.tokens] == pytest.approx([t.score for t in small[key].tokens], abs=1e-7)
+        assert_same_scores(e, small[key], key=key)
 
 
 def test_batches_are_cut_by_the_memory_budget_not_only_the_batch_size(tiny_lm):
@@ -231,81 +271,33 @@ def test_long_text_window_covers_the_whole_review(tiny_lm):
     assert [t.score for t in short[0].tokens] == pytest.approx([t.score for t in windowed[0].tokens], abs=1e-9)
 
 
-def test_bfloat16_autocast_stays_close_to_float32(tiny_lm):
-    from saliency_cli.engine.precision import resolve_dtype
+def test_adaptive_ig_stops_at_the_first_doubling_under_tolerance(sharp_lm):
+    """Adaptive IG against fixed-step runs: at the step count it chose each review gets the scores and
+    delta of a plain run with that many steps, its gap is within the tolerance of F(x) - F(baseline)
+    (from fresh forwards), and where it doubled, half as many steps were not."""
+    base, tolerance = {"steps": 2, "ig_rule": "riemann-middle"}, 0.01
+    adaptive = explain_reviews(sharp_lm, reviews(), make_settings(
+        ["ig"], options={**base, "ig_tolerance": tolerance, "ig_max_steps": 1024}, attribute="logit"))
+    assert [e.id for e in adaptive] == ["1", "2", "3", "4", "5"]
+    chosen = [e.params["steps"] for e in adaptive]
+    assert len(set(chosen)) > 1  # reviews needed different counts
 
-    fp32 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16}, attribute="logit")))
-    bf16 = by_key(explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options={"steps": 16}, attribute="logit",
-                                                                    dtype="bfloat16")))
-    for key, e in fp32.items():
-        a = [t.score for t in e.tokens]
-        b = [t.score for t in bf16[key].tokens]
-        scale = max(abs(x) for x in a)
-        assert max(abs(x - y) for x, y in zip(a, b)) <= 0.1 * scale
-    # auto follows the hardware fact read at model load
-    assert resolve_dtype("auto", dataclasses.replace(tiny_lm, fast_bf16=True)) == "bfloat16"
-    assert resolve_dtype("auto", dataclasses.replace(tiny_lm, fast_bf16=False)) == "float32"
-    assert resolve_dtype("BFloat16", tiny_lm) == "bfloat16"
-    with pytest.raises(ValueError, match="float16 is not supported on CPU"):
-        resolve_dtype("float16", tiny_lm)
+    def fixed(steps, review):
+        (e,) = explain_reviews(sharp_lm, [review], make_settings(["ig"], options={**base, "steps": steps},
+                                                                 attribute="logit"))
+        return e
 
-
-def test_bfloat16_on_cpu_uses_the_lean_attention_and_restores_the_model(tiny_lm, monkeypatch):
-    import saliency_cli.engine.precision as engine
-    from saliency_cli.model.attention import NAME as LEAN
-
-    assert tiny_lm.model.config._attn_implementation == "sdpa"
-    assert engine.attention_for(tiny_lm, "bfloat16", 4) == engine.attention_for(tiny_lm, "bfloat16", 500) == LEAN
-    assert engine.attention_for(tiny_lm, "float32", 4) == "sdpa"
-    # without the lean kernel: eager while 2 heads x length <= 0.025 x 32^2 (hidden 32), i.e. up to 12 tokens
-    no_lean = dataclasses.replace(tiny_lm, variants={"eager": tiny_lm.variants["eager"]})
-    assert engine.attention_for(no_lean, "bfloat16", 12) == "eager"
-    assert engine.attention_for(no_lean, "bfloat16", 13) == "sdpa"
-    # the lean kernel keeps its probabilities for the backward pass: the memory estimate counts them
-    assert engine.row_bytes(tiny_lm, "bfloat16", 12) > engine.row_bytes(tiny_lm, "float32", 12)
-
-    seen = []
-    real_forward = type(tiny_lm.model).forward
-
-    def spy(self, *args, **kwargs):
-        seen.append((self.config._attn_implementation, kwargs["inputs_embeds"].shape[1]))
-        return real_forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(tiny_lm.model), "forward", spy)
-    texts = ["great", "Works as described, arrived on time, good value for money and I would buy it again."]
-    settings = make_settings(["ig"], options={"steps": 4}, attribute="logit", dtype="bfloat16", batch_size=1)
-    bf16 = by_key(explain_reviews(tiny_lm, reviews(texts), settings))
-    assert {impl for impl, _ in seen} == {LEAN}
-    assert tiny_lm.model.config._attn_implementation == "sdpa"  # restored
-    monkeypatch.undo()
-    fp32 = by_key(explain_reviews(tiny_lm, reviews(texts), make_settings(["ig"], options={"steps": 4}, attribute="logit")))
-    for key, e in fp32.items():
-        a = [t.score for t in e.tokens]
-        b = [t.score for t in bf16[key].tokens]
-        assert max(abs(x - y) for x, y in zip(a, b)) <= 0.1 * max(abs(x) for x in a)
-
-
-def test_adaptive_ig_adds_steps_until_delta_is_under_tolerance(tiny_lm):
-    from saliency_cli.methods.integrated_gradients import needs_more_steps as gap_too_large
-
-    def needs_more_steps(e, tolerance):
-        return gap_too_large([t.score for t in e.tokens], e.delta, tolerance)
-
-    base = {"steps": 2, "ig_rule": "riemann-left"}
-    coarse = explain_reviews(tiny_lm, reviews(), make_settings(["ig"], options=base, attribute="logit"))
-    assert any(needs_more_steps(e, 0.02) for e in coarse)
-    adaptive = explain_reviews(tiny_lm, reviews(), make_settings(
-        ["ig"], options={**base, "ig_tolerance": 0.02, "ig_max_steps": 1024}, attribute="logit"))
-    assert [e.id for e in adaptive] == [e.id for e in coarse]
-    for before, after in zip(coarse, adaptive):
-        steps = after.params["steps"]
-        assert steps & (steps - 1) == 0 and 2 <= steps <= 1024
-        # The contract: under the tolerance, or stopped at the step limit.
-        assert not needs_more_steps(after, 0.02) or steps == 1024
-        if needs_more_steps(before, 0.02):
-            assert steps > 2 and abs(after.delta) < abs(before.delta)
-        else:
-            assert steps == 2
+    for e, review in zip(adaptive, reviews()):
+        steps = e.params["steps"]
+        assert steps & (steps - 1) == 0
+        diff = change(sharp_lm, e.text, e.target.index, "logit")
+        plain = fixed(steps, review)
+        assert_same_scores(e, plain, key=e.id)
+        assert e.delta == pytest.approx(plain.delta, abs=2 * F_NOISE["logit"])
+        assert abs(sum(scores(e)) - diff) <= tolerance * abs(diff)
+        if steps > base["steps"]:  # it doubled: half as many steps were not enough
+            coarser = fixed(steps // 2, review)
+            assert abs(sum(scores(coarser)) - diff) > tolerance * abs(diff)
 
 
 def test_stream_reads_lazily_holding_one_batch(tiny_lm):
@@ -325,10 +317,10 @@ def test_stream_reads_lazily_holding_one_batch(tiny_lm):
     stream.close()
 
 
-def test_out_of_memory_halves_the_chunk_and_retries(tiny_lm, monkeypatch):
+def test_out_of_memory_halves_the_chunk_and_retries(sharp_lm, monkeypatch):
     settings = make_settings(["ig", "grad"], options={"steps": 16}, max_memory=64 << 20)
-    reference = by_key(explain_reviews(tiny_lm, reviews(), settings))
-    real_forward = type(tiny_lm.model).forward
+    reference = by_key(explain_reviews(sharp_lm, reviews(), settings))
+    real_forward = type(sharp_lm.model).forward
     sizes = []
 
     def forward_with_small_memory(self, *args, **kwargs):
@@ -338,8 +330,8 @@ def test_out_of_memory_halves_the_chunk_and_retries(tiny_lm, monkeypatch):
             raise torch.OutOfMemoryError("simulated: out of memory")
         return real_forward(self, *args, **kwargs)
 
-    monkeypatch.setattr(type(tiny_lm.model), "forward", forward_with_small_memory)
-    retried = by_key(explain_reviews(tiny_lm, reviews(), settings))
+    monkeypatch.setattr(type(sharp_lm.model), "forward", forward_with_small_memory)
+    retried = by_key(explain_reviews(sharp_lm, reviews(), settings))
     assert max(sizes) > 2 and any(s <= 2 for s in sizes)
     for key, e in reference.items():
-        assert [t.score for t in e.tokens] == pytest.approx([t.score for t in retried[key].tokens], abs=1e-7)
+        assert_same_scores(e, retried[key], key=key)

@@ -47,3 +47,38 @@ def test_word_normalisation_uses_word_totals():
     )
     assert [w.score for w in words] == pytest.approx([0.5, 0.5])
     assert sum(t.score for t in tokens) == pytest.approx(1.0)
+
+
+def _window(text, pieces, word_ids, delta):
+    """A window's raw explanation: (token, start, end, score) pieces between [CLS] and [SEP]."""
+    from saliency_cli.records import Explanation, Prediction, Target
+
+    special = [True] + [False] * len(pieces) + [True]
+    raw = [0.0] + [p[3] for p in pieces] + [0.0]
+    starts = [0] + [p[1] for p in pieces] + [0]
+    ends = [0] + [p[2] for p in pieces] + [0]
+    tokens, words = build_scores(text, ["[CLS]", *(p[0] for p in pieces), "[SEP]"], raw, starts, ends, special,
+                                 [None, *word_ids, None], "none")
+    return Explanation("1", text, "m", "gradient", {}, Prediction("a", 0, {"a": 1.0}), Target("a", 0), tokens, words,
+                       delta=delta), (list(zip(starts, ends)), special, [None, *word_ids, None])
+
+
+def test_stitched_windows_keep_whole_words_where_a_window_cuts_one():
+    """Windows start and end at tokens, not words: a word cut at a window's edge is taken from a window
+    that holds it whole, or, cut in every window, is the sum of its tokens; never a piece of a word."""
+    from saliency_cli.engine.scores import stitch_windows, word_spans
+
+    text = "one twoooo three four five"
+    a = _window(text, [("one", 0, 3, 1.0), ("two", 4, 7, 2.0)], [0, 1], 0.5)
+    b = _window(text, [("##ooo", 7, 10, 3.0), ("three", 11, 16, 4.0), ("four", 17, 21, 5.0)], [1, 2, 3], -7.0)
+    c = _window(text, [("three", 11, 16, 40.0), ("four", 17, 21, 50.0), ("five", 22, 26, 6.0)], [2, 3, 4], 2.0)
+    spans = word_spans(text, [a[1], b[1], c[1]])
+    assert spans == [(0, 3), (4, 10), (11, 16), (17, 21), (22, 26)]
+    e = stitch_windows([a[0], b[0], c[0]], words=spans)
+    assert [(w.word, w.score) for w in e.words] == [("one", 1.0), ("twoooo", 5.0), ("three", 4.0), ("four", 50.0),
+                                                    ("five", 6.0)]
+    assert [(t.token, t.score) for t in e.tokens] == [("one", 1.0), ("two", 2.0), ("##ooo", 3.0), ("three", 4.0),
+                                                      ("four", 50.0), ("five", 6.0)]
+    assert e.windows == 3 and e.delta == -7.0  # the window gap of largest magnitude
+    # without the review's words, the pieces of the cut word would be two words
+    assert [w.word for w in stitch_windows([a[0], b[0], c[0]]).words] == ["one", "two", "ooo", "three", "four", "five"]

@@ -135,3 +135,27 @@ def test_api_summary_matches_its_rows(tiny_lm):
         assert summary["methods"][m]["comprehensiveness"]["mean"] == pytest.approx(np.mean(comp), abs=1e-12)
     assert summary["methods"]["occlusion"]["taucorr_loo"]["mean"] == pytest.approx(1.0)
     assert summary == saliency_cli.evaluate(texts, model=tiny_lm, methods=["gxi", "occlusion"], bootstrap=100)
+
+
+def test_plausibility_is_tallied_beside_faithfulness_and_rationale_problems_are_noted():
+    from dataclasses import replace
+
+    def plaus(f1, reason=None, unmatched=()):
+        return {"k": 2, "token_f1": f1, "iou": f1 / (2 - f1) if f1 is not None else None, "auprc": f1,
+                "unmatched": list(unmatched), "reason": reason}
+
+    rows = []
+    for i, (a, b) in enumerate([(1.0, 0.0), (0.5, 0.5), (None, None)], start=1):
+        group = review(str(i), {"ig": (0.3, 0.1), "random": (0.1, 0.2)})
+        reason, unmatched = "unreadable rationale: x" if i == 3 else None, ["unicorn"] if i == 2 else ()
+        rows += [replace(e, plausibility=plaus(f1, reason, unmatched)) for e, f1 in zip(group, (a, b))]
+    tally = tally_reviews(["ig", "random"], rows)
+    s = summarize(tally, resamples=200)
+    ig = s["methods"]["ig"]
+    assert ig["token_f1"]["mean"] == 0.75 and ig["token_f1"]["n"] == 2 and ig["iou"]["mean"] == pytest.approx(2 / 3)
+    assert s["methods"]["random"]["auprc"]["mean"] == 0.25 and ig["comprehensiveness"]["n"] == 3
+    lo, hi = ig["token_f1"]["ci95"]
+    assert 0.5 <= lo <= 0.75 <= hi <= 1.0
+    assert s["plausibility_not_scored"] == {"unreadable rationale: x": 2} and s["rationale_problems"] == 2
+    assert [n[1:] for n in tally.notes] == [("2", "rationale entries not found in the review: 'unicorn'"),
+                                            ("3", "unreadable rationale: x")]

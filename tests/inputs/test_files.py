@@ -81,7 +81,7 @@ def test_empty_shards_hold_no_rows_and_a_broken_one_costs_only_its_rows(tmp_path
         ("c.jsonl", 1, "Review")]
     assert isinstance(got[2], RowError) and got[2].to_dict() == {
         "source": "b.jsonl", "row": 2, "id": None, "error": "malformed JSON: Expecting property name enclosed in "
-        "double quotes (column 2)"}
+        "double quotes (line 2, column 2)"}
     for name in ("a.jsonl", "b.jsonl", "c.jsonl"):
         (folder / name).write_text("")
     with pytest.raises(InputError, match="every file of .* is empty"):

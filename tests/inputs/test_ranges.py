@@ -22,12 +22,16 @@ def pieces(path, spec, every, done=frozenset()):
     return index, [item for piece in ranges(index, 0) for item in read_range(piece, spec)]
 
 
-@pytest.mark.parametrize("name,data,id_field", [("r.csv", CSV, "id"), ("r.csv", CSV, None), ("r.jsonl", JSONL, "id"),
-                                                ("r.jsonl", JSONL, None), ("r.txt", TEXT, None)])
+@pytest.mark.parametrize("name,data,id_field", [("r.csv", CSV, "id"), ("r.csv", CSV, None), ("r.csv", CSV, "rows"),
+                                                ("r.jsonl", JSONL, "id"), ("r.jsonl", JSONL, None),
+                                                ("r.jsonl", JSONL, "rows"), ("r.txt", TEXT, None)])
 def test_pieces_give_the_rows_of_a_whole_read(tmp_path, name, data, id_field):
+    """None: the key or column 'id' by default (a piece from inside the file decides as a whole read
+    does, from the first object or the header); "rows": --row-ids."""
     path = tmp_path / name
     path.write_bytes(data)
-    spec = InputSpec(path=str(path), id_field=id_field)
+    rows = id_field == "rows"
+    spec = InputSpec(path=str(path), id_field=None if rows else id_field, row_ids=rows)
     whole = list(open_reviews(spec))
     assert any(not isinstance(i, Review) for i in whole)  # the file has row errors to keep in place
     for every in (1, 2, 3, 5, 100):
@@ -35,7 +39,9 @@ def test_pieces_give_the_rows_of_a_whole_read(tmp_path, name, data, id_field):
         assert got == whole, every
         assert len(index.cuts) == -(-index.rows // every)  # a piece starts every `every` rows
         assert all(c.row % every == 1 % every for c in index.cuts)
-    if id_field:
+    reviews = [i for i in whole if isinstance(i, Review)]
+    assert all(i.id == str(i.row) for i in reviews) == (rows or name == "r.txt")  # else the 'id' key or column
+    if not rows and name != "r.txt":
         assert dict(index.duplicates) == ({6: 4} if name == "r.csv" else {5: 1})
 
 
@@ -43,7 +49,7 @@ def test_csv_reads_as_before(tmp_path):
     """Lines end at \\n, \\r\\n or a lone \\r (as a text file opened with newline="" splits them)."""
     path = tmp_path / "r.csv"
     path.write_bytes(CSV)
-    got = [(i.row, i.id, getattr(i, "text", None) or i.error[:20]) for i in open_reviews(InputSpec(path=str(path)))]
+    got = [(i.row, i.id, getattr(i, "text", None) or i.error[:20]) for i in open_reviews(InputSpec(path=str(path), row_ids=True))]
     assert got[:3] == [(1, "1", "multi\nline review"), (2, "2", "plain"), (3, "3", "malformed CSV at lin")]
     assert got[-4:] == [(8, "8", "cr\rinside"), (9, "9", "lone"), (10, "10", "the review text is e"),
                         (11, "11", "last")]
@@ -65,8 +71,8 @@ def test_resume_rows_come_from_the_ids_found(tmp_path):
     index, got = pieces(path, spec, 2, done=frozenset({"1", "10", "404"}))
     assert index.done == {1, 8}  # the duplicate "1" on row 5 is an error row, not a skipped one
     assert [i.row for i in got] == [3, 4, 5, 6, 7]
-    index, _ = pieces(path, InputSpec(path=str(path)), 2, done=frozenset({"1", "3", "99"}))
-    assert index.done == {1, 3}  # without --id-field, ids are row numbers
+    index, _ = pieces(path, InputSpec(path=str(path), row_ids=True), 2, done=frozenset({"1", "3", "99"}))
+    assert index.done == {1, 3}  # with --row-ids, ids are row numbers
 
 
 def test_parquet_pieces_cut_row_groups_and_read_each_group_once(tmp_path, monkeypatch):

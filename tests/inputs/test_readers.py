@@ -145,10 +145,10 @@ def test_broken_quote_does_not_swallow_the_following_rows(tmp_path):
     assert good == [Review("b", "second review is good", 2), Review("c", "third one", 3)]
 
 
-def test_broken_quote_counts_as_a_record_for_default_ids(tmp_path):
+def test_broken_quote_counts_as_a_record_for_row_number_ids(tmp_path):
     p = tmp_path / "r.csv"
     p.write_bytes(BROKEN_QUOTE)
-    bad, *good = read(p)
+    bad, *good = read(p, row_ids=True)
     assert isinstance(bad, RowError) and (bad.row, bad.id) == (1, "1") and "at line 2" in bad.error
     assert [(r.id, r.row) for r in good] == [("2", 2), ("3", 3)]
 
@@ -254,6 +254,32 @@ def test_csv_streams_lazily(monkeypatch):
     assert source.served < 300_000  # a few buffers, not the ~15 MB of the whole input
 
 
+class _Pipe(io.RawIOBase):
+    """A pipe holding what a producer has sent so far: asking for more would wait for the producer."""
+
+    def __init__(self, sent: bytes) -> None:
+        self.sent = sent
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if not self.sent:
+            raise AssertionError("the reader waits for more input than the rows it could already give")
+        n = min(len(b), len(self.sent))
+        b[:n], self.sent = self.sent[:n], self.sent[n:]
+        return n
+
+
+def test_piped_rows_come_as_they_arrive(monkeypatch):
+    """Rows already in a pipe are read without waiting for the next 64 KB (a slow producer's rows are
+    explained as they come); the first 64 KB are sniffed for the format."""
+    first = "first review " + "word " * 14_000  # the format sniff takes 64 KB
+    stdin(monkeypatch, io.BufferedReader(_Pipe(f"{first}\nsecond review\nthird\n".encode())))
+    items = open_reviews(InputSpec(path="-", format="text"))
+    assert [r.text for r in islice(items, 3)] == [first, "second review", "third"]
+
+
 def test_dash_text_means_stdin(monkeypatch):
     stdin(monkeypatch, io.BytesIO(b"one review\nanother\n"))
     assert [r.text for r in open_reviews(InputSpec(texts=("-",)))] == ["one review", "another"]
@@ -316,3 +342,51 @@ def test_reading_stdin_leaves_stdin_open(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw))
     assert [r.text for r in open_reviews(InputSpec(path="-"))] == ["a", "b"]
     assert not raw.closed
+
+
+def test_the_first_json_object_decides_whether_the_id_key_holds_the_ids(tmp_path):
+    with_ids = tmp_path / "a.jsonl"
+    with_ids.write_text('{"id": 7, "text": "one"}\n{"text": "two"}\n{"id": "x", "text": "three"}\n')
+    first, missing, third = read(with_ids)
+    assert (first.id, third.id) == ("7", "x")
+    assert isinstance(missing, RowError) and missing.row == 2 and "'id' is missing" in missing.error
+    without = tmp_path / "b.jsonl"
+    without.write_text('{"text": "one"}\n{"id": "x", "text": "two"}\n')
+    assert [r.id for r in read(without)] == ["1", "2"]  # row numbers for the whole file
+    assert [r.id for r in read(with_ids, row_ids=True)] == ["1", "2", "3"]
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("text,id\none,k1\ntwo,k2\n")
+    assert [r.id for r in read(csv_file)] == ["k1", "k2"]
+    assert [r.id for r in read(csv_file, row_ids=True)] == ["1", "2"]
+    with pytest.raises(InputError, match="not both"):
+        read(csv_file, row_ids=True, id_field="id")
+
+
+def test_label_and_rationale_fields_of_csv_and_jsonl_missing_values_are_null(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text('text,stars,why\ngood one,5 stars,"[""good""]"\nbad one,,\n')
+    out = read(p, label_field="stars", rationale_field="why")
+    assert [(r.label, r.labelled, r.rationale) for r in out] == [("5 stars", True, '["good"]'), (None, True, None)]
+    j = tmp_path / "r.jsonl"
+    j.write_text('{"text": "a", "stars": 5, "why": ["a"]}\n{"text": "b", "stars": null}\n{"text": "c"}\n'
+                 '{"text": "d", "stars": "  "}\n{"text": "e", "stars": true}\n')
+    out = read(j, label_field="stars", rationale_field="why")
+    assert [r.label for r in out] == ["5", None, None, None, "true"]
+    assert [r.rationale for r in out] == ['["a"]', None, None, None, None]
+    assert read(j)[0] == Review("1", "a", 1)  # no label field: records stay unlabelled
+
+
+def test_a_label_field_the_input_does_not_have_is_refused_before_any_work(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("text,stars\ngood,5\n")
+    with pytest.raises(InputError, match="column 'star' not found"):
+        read(p, label_field="star")
+    j = tmp_path / "r.jsonl"
+    j.write_text('{"text": "good", "stars": 5}\n')
+    with pytest.raises(InputError, match="--rationale-field: key 'why' is in none of the first 1 JSON objects; "
+                                         "keys there: stars, text"):
+        read(j, rationale_field="why")
+    t = tmp_path / "r.txt"
+    t.write_text("good\n")
+    with pytest.raises(InputError, match="--label-field 'stars' needs CSV, JSONL or Parquet input"):
+        read(t, label_field="stars")

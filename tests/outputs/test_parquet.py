@@ -49,10 +49,10 @@ def test_one_row_per_record_with_tokens_and_words_as_lists_of_structs(tmp_path):
 def test_a_record_field_beyond_the_schema_is_kept_as_json_text(tmp_path):
     from saliency_cli.outputs.parquet import read_records, table
 
-    record = {**make("1").to_dict(), "dtype": "bfloat16"}
+    record = {**make("1").to_dict(), "label": "5 stars"}
     path = tmp_path / "x.parquet"
     pq.write_table(table([record]), path)
-    assert pq.read_table(path).column("dtype").to_pylist() == ['"bfloat16"']
+    assert pq.read_table(path).column("label").to_pylist() == ['"5 stars"']
     assert list(read_records(path)) == [{**record, "faithfulness": None}]
 
 
@@ -74,8 +74,8 @@ def test_a_stopped_run_keeps_jsonl_lines_and_resume_completes_the_same_file(tmp_
         again.write([make(rid)])
     again.close(complete=True)
     assert pq.read_table(out).equals(pq.read_table(whole))
-    finished = Outputs([str(out)], None, "token", resume=True)  # resuming a finished file: nothing to redo but the last
-    assert finished.done == {("a.jsonl", "1"), ("a.jsonl", "2")}
+    finished = Outputs([str(out)], None, "token", resume=True)  # resuming a finished file: nothing to redo
+    assert finished.done == {("a.jsonl", "1"), ("a.jsonl", "2"), ("a.jsonl", "3")}
     finished.write([make("3")])
     finished.close(complete=True)
     assert pq.read_table(out).equals(pq.read_table(whole))

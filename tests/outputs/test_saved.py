@@ -71,7 +71,7 @@ def test_error_records_and_blank_lines(tmp_path):
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ("{not json", r"not valid JSON \(Expecting property name enclosed in double quotes at column 2\)"),
+        ("{not json", r"not valid JSON \(Expecting property name enclosed in double quotes, column 2\)"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('"text"', "expected a JSON object, got str"),
         ('{"id": "x"}', "not an explanation record: missing field 'prediction'"),

@@ -113,14 +113,36 @@ def test_reviews_of_several_files_are_told_apart_by_source(tmp_path):
         ("a.jsonl", "1"), ("a.jsonl", "2"), ("b.jsonl", "1")]
 
 
-def test_a_resumed_run_writes_the_errors_file_anew(tmp_path):
+def test_a_resumed_run_continues_the_errors_file_per_source(tmp_path):
     from saliency_cli.outputs.writers import ErrorWriter
     from saliency_cli.records import RowError
 
     path = tmp_path / "errors.jsonl"
-    path.write_text('{"row": 3, "id": null, "error": "from the interrupted run"}\n')
-    writer = ErrorWriter(str(path), resume=True)  # every row without a result is tried again
-    writer.add(RowError(3, None, "empty", "a.jsonl"))
+    path.write_text('{"source": "a.jsonl", "row": 3, "id": null, "error": "empty"}\n')
+    writer = ErrorWriter(str(path), resume=True)
+    writer.add(RowError(3, None, "empty", "a.jsonl"))  # the interrupted run logged it: not twice
+    writer.add(RowError(3, None, "empty", "b.jsonl"))  # the same row of another file is its own error
     writer.finish("complete")
     assert [json.loads(line) for line in path.read_text().splitlines()] == [
-        {"source": "a.jsonl", "row": 3, "id": None, "error": "empty"}]
+        {"source": "a.jsonl", "row": 3, "id": None, "error": "empty"},
+        {"source": "b.jsonl", "row": 3, "id": None, "error": "empty"}]
+
+
+def test_a_labelled_run_adds_a_label_column_and_its_records_read_back(tmp_path):
+    import dataclasses
+
+    from saliency_cli.outputs.saved import read_results
+
+    exps = [dataclasses.replace(make("a"), label="5 stars", labelled=True),
+            dataclasses.replace(make("b"), label=None, labelled=True)]
+    for level in ("word", "token"):
+        path = tmp_path / f"{level}.csv"
+        w = ResultWriter(str(path), "csv", level=level, labelled=True)
+        for e in exps:
+            w.write([e])
+        w.close(complete=True)
+        rows = list(csv.DictReader(path.open()))
+        assert list(rows[0])[-1] == "label" and [r["label"] for r in rows][::len(rows) // 2] == ["5 stars", ""]
+        back = list(read_results(path))
+        assert [(e.label, e.labelled) for e in back] == [("5 stars", True), (None, True)]
+    assert json.loads(json.dumps(exps[1].to_dict()))["label"] is None and "label" not in make("c").to_dict()

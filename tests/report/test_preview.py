@@ -9,7 +9,6 @@ import pytest
 from rich.console import Console
 
 from saliency_cli.report import colors
-from saliency_cli.cli.display import make_progress
 from saliency_cli.report.preview import render_preview, top_items
 from tests.factories import make_explanation
 
@@ -103,19 +102,3 @@ def test_preview_rejects_bad_level():
         render_preview(console(), [make_explanation("r", TEXT, SCORES)], level="char")
 
 
-def test_make_progress_columns_with_and_without_total():
-    con = console()
-    progress = make_progress(con, 10)
-    task = progress.add_task("explaining", total=10)
-    progress.advance(task, 3)
-    con.print(progress.make_tasks_table(progress.tasks))
-    line = con.export_text()
-    assert "3/10 rows" in line and "rows/s" in line and "ETA" in line and "0:00:0" in line
-    assert "\u2501" in line  # the bar
-
-    progress = make_progress(con, None)
-    task = progress.add_task("explaining", total=None)
-    progress.advance(task, 1234)
-    con.print(progress.make_tasks_table(progress.tasks))
-    line = con.export_text()
-    assert "1,234 rows" in line and "rows/s" in line and "ETA" not in line and "\u2501" not in line

@@ -40,6 +40,7 @@ class PartSpec:
     level: str = "token"
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     sourced: bool = False  # CSV parts: a source column (an input of several files)
+    labelled: bool = False  # --label-field: CSV parts get the label column
 
     def name(self, block: str) -> str:
         """Named by the block (file position and first row) and the run: a retried block rewrites its
@@ -59,9 +60,9 @@ def write_part(spec: PartSpec, block: str, explanations: Sequence[Explanation]) 
 
         data = parquet_bytes(explanations)
     else:
-        text = render(explanations, spec.fmt, spec.level, spec.sourced)
+        text = render(explanations, spec.fmt, spec.level, spec.labelled, spec.sourced)
         if spec.fmt == "csv":
-            text = csv_header(spec.level, spec.sourced) + text
+            text = csv_header(spec.level, spec.labelled, spec.sourced) + text
         data = text.encode("utf-8", "surrogateescape")
     name = spec.name(block)
     write_whole(Path(spec.folder) / name, data)
@@ -132,7 +133,7 @@ class OutputDir:
 
     @classmethod
     def open(cls, folder: str, fmt: str | None, level: str, resume: bool, check: Check | None = None,
-             sourced: bool = False) -> "OutputDir":
+             sourced: bool = False, labelled: bool = False) -> "OutputDir":
         """Create or reuse ``folder``; OutputError if it holds parts and this is not ``--resume``."""
         fmt = fmt or "jsonl"
         if fmt not in OUTPUT_FORMATS:
@@ -149,7 +150,7 @@ class OutputDir:
             raise OutputError(f"cannot create --output-dir {folder}: {exc.strerror}") from None
         if not os.access(path, os.W_OK | os.X_OK):
             raise OutputError(f"cannot write --output-dir {folder}: permission denied")
-        out = cls(PartSpec(str(path.resolve()), fmt, level, sourced=sourced))  # actors elsewhere see the same path
+        out = cls(PartSpec(str(path.resolve()), fmt, level, sourced=sourced, labelled=labelled))  # actors elsewhere see the same path
         existing = sorted(path.glob(f"part-*.{fmt}"))
         if existing and not resume:
             raise OutputError(f"--output-dir {folder} already holds {len(existing)} parts: pass --resume to "
