@@ -97,3 +97,21 @@ def test_parquet_pieces_cut_row_groups_and_read_each_group_once(tmp_path, monkey
     monkeypatch.setattr(pq.ParquetFile, "read_row_group", lambda self, i, **kw: reads.append(i) or real(self, i, **kw))
     assert [i for piece in ranges(index, 0) for i in read_range(piece, spec)] == whole
     assert reads == [0, 1, 2]  # pieces over rows 1-3, 4-6, 7-9, 10: each group decoded once
+
+
+def test_a_parquet_id_column_is_the_id_and_a_label_column_is_carried_in_every_piece(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"text": [f"review {i}" for i in range(1, 7)], "id": [f"r{i}" for i in range(1, 7)],
+                             "stars": [5, None, 3, 1, 2, 4]}), path, row_group_size=4)
+    spec = InputSpec(path=str(path), label_field="stars")
+    whole = list(open_reviews(spec))
+    assert [(i.id, i.label) for i in whole] == [("r1", "5"), ("r2", None), ("r3", "3"), ("r4", "1"), ("r5", "2"),
+                                                ("r6", "4")]
+    assert all(i.labelled for i in whole)
+    index, got = pieces(path, spec, 2, done=frozenset({"r3"}))
+    assert index.done == {3} and got == [i for i in whole if i.id != "r3"]  # --resume by the column's ids
+    rows = InputSpec(path=str(path), row_ids=True)
+    assert [i.id for i in open_reviews(rows)] == [str(r) for r in range(1, 7)]
