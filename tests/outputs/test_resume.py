@@ -44,6 +44,11 @@ def jsonl(*records) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 
+def keys(*ids):
+    """The (source, id) keys of finished reviews of a run without --input sources."""
+    return {(None, i) for i in ids}
+
+
 def rec(rid, row=None, method="gradient", target=1, **extra):
     r = {"id": rid, "method": method, "target": {"index": target}, **extra}
     return r if row is None else {**r, "row": row}
@@ -56,17 +61,17 @@ def test_a_partial_jsonl_keeps_whole_reviews_and_redoes_the_last_one_or_its_batc
     body = jsonl(rec("a", 1), rec("a", 1, "ig"), rec("b", 2), rec("c", 3), rec("d", 4), rec("d", 4, "ig"))
     path.write_bytes(body + b'{"id": "e", "met')
     state = scan_existing(path, "jsonl")
-    assert (state.done, state.has_header, state.redone) == ({"a", "b", "c"}, False, 1)
+    assert (state.done, state.has_header, state.redone) == (keys("a", "b", "c"), False, 1)
     assert state.keep_bytes == len(jsonl(rec("a", 1), rec("a", 1, "ig"), rec("b", 2), rec("c", 3)))
     by_batch = scan_existing(path, "jsonl", batch_size=2)  # rows 3 and 4 are one batch: both redone
-    assert (by_batch.done, by_batch.redone) == ({"a", "b"}, 2)
+    assert (by_batch.done, by_batch.redone) == (keys("a", "b"), 2)
     assert by_batch.keep_bytes == len(jsonl(rec("a", 1), rec("a", 1, "ig"), rec("b", 2)))
     assert scan_existing(path, "jsonl", batch_size=4).done == set()  # one batch of rows 1-4: all redone
     assert scan_existing(path, "jsonl", batch_size=4).keep_bytes == 0
     whole = scan_existing(path, "jsonl", batch_size=2, finished=True)
-    assert (whole.done, whole.keep_bytes, whole.redone) == ({"a", "b", "c", "d"}, len(body), 0)
+    assert (whole.done, whole.keep_bytes, whole.redone) == (keys("a", "b", "c", "d"), len(body), 0)
     path.write_bytes(jsonl(rec("a"), rec("b")) + b"not json\n" + jsonl(rec("c")))  # rows unknown: the last redone
-    assert scan_existing(path, "jsonl", batch_size=2).done == {"a"}
+    assert scan_existing(path, "jsonl", batch_size=2).done == keys("a")
     path.write_bytes(b"")
     assert (scan_existing(path, "jsonl").done, scan_existing(path, "jsonl").keep_bytes) == (set(), 0)
 
@@ -79,10 +84,10 @@ def test_a_partial_csv_keeps_its_header_and_whole_reviews(tmp_path):
     path = tmp_path / "out.csv.partial"
     path.write_text(header + "".join(rows) + "c,grad")
     state = scan_existing(path, "csv")
-    assert (state.done, state.has_header, state.redone) == ({"a", "b"}, True, 1)
+    assert (state.done, state.has_header, state.redone) == (keys("a", "b"), True, 1)
     assert state.keep_bytes == len((header + "".join(rows[:3])).encode())
     whole = scan_existing(path, "csv", finished=True)
-    assert (whole.done, whole.keep_bytes, whole.redone) == ({"a", "b", "c"}, len((header + "".join(rows)).encode()), 0)
+    assert (whole.done, whole.keep_bytes, whole.redone) == (keys("a", "b", "c"), len((header + "".join(rows)).encode()), 0)
     path.write_text(header)
     assert (scan_existing(path, "csv").done, scan_existing(path, "csv").keep_bytes) == (set(), len(header))
     path.write_text("id,meth")
@@ -114,7 +119,7 @@ def test_records_of_another_run_are_refused_with_where_and_why(tmp_path):
     with pytest.raises(OutputError, match=r"\(before line 3\) holds results of another run: review 'a' has 2"):
         scan_existing(path, "jsonl", check)
     path.write_bytes(jsonl(rec("a"), rec("b"), rec("b", target=0)))
-    assert scan_existing(path, "jsonl", check).done == {"a"}  # the last review is redone: not judged
+    assert scan_existing(path, "jsonl", check).done == keys("a")  # the last review is redone: not judged
     with pytest.raises(OutputError, match=r"\(before line 4\) holds .* review 'b' has 2"):
         scan_existing(path, "jsonl", check, finished=True)
     csv_path = tmp_path / "out.csv"
@@ -126,7 +131,7 @@ def test_records_of_another_run_are_refused_with_where_and_why(tmp_path):
     with pytest.raises(OutputError, match=r"\(before line 4\) holds .* review 'a' has 2"):
         scan_existing(csv_path, "csv", check)
     csv_path.write_text("id,method,target\na,gradient,pos\na,gradient,pos\nb,gradient,pos\n")
-    assert scan_existing(csv_path, "csv", check, finished=True).done == {"a", "b"}  # one row per (method, target)
+    assert scan_existing(csv_path, "csv", check, finished=True).done == keys("a", "b")  # one row per (method, target)
 
 
 def test_resume_state_details_batches_rows_bytes_and_paths(tmp_path):
@@ -151,7 +156,7 @@ def test_resume_state_details_batches_rows_bytes_and_paths(tmp_path):
     header = "id,method,target\n"
     csv_path.write_bytes(header.encode() + b"caf\xe9,gradient,pos\n")  # bytes that are not UTF-8 are kept as they are
     assert scan_existing(csv_path, "csv").keep_bytes == len(header)
-    assert scan_existing(csv_path, "csv", finished=True).done == {"caf\udce9"}
+    assert scan_existing(csv_path, "csv", finished=True).done == keys("caf\udce9")
     assert scan_existing(csv_path, "csv", finished=True).has_header is True
     csv_path.write_text(header)
     assert scan_existing(csv_path, "csv").has_header is True
