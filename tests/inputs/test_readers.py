@@ -483,3 +483,9 @@ def test_a_field_over_the_csv_limit_is_a_row_error_saying_so(tmp_path):
     assert out[0] == RowError(1, None, "malformed CSV at line 2: a field is longer than 100 characters (is a "
                                        "quote left open?)")
     assert out[1:] == [Review("2", "fine", 2)]
+
+
+def test_an_encoding_read_through_a_text_wrapper_keeps_line_ends_inside_quotes(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes('id,text\r\n1,"two\r\nlines"\r\n2,"one\rcarriage"\n'.encode("utf-16"))
+    assert read(p, encoding="utf-16") == [Review("1", "two\r\nlines", 1), Review("2", "one\rcarriage", 2)]
