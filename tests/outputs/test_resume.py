@@ -186,3 +186,16 @@ def test_resume_state_details_batches_rows_bytes_and_paths(tmp_path):
     with pytest.raises(OutputError) as info:
         scan_existing(path, "jsonl", check, finished=True)
     assert str(info.value).startswith(f"--resume: {path} (before line 4) holds results of another run: 1 records")
+
+
+def test_reviews_of_many_files_are_keyed_by_source_and_id(tmp_path):
+    from saliency_cli.outputs.resume import scan_existing
+
+    csv_path = tmp_path / "out.csv"
+    csv_path.write_text("row,source,id,method\n1,a.csv,7,gradient\n1,b.csv,7,gradient\n2,b.csv,8,gradient\n")
+    assert scan_existing(csv_path, "csv", finished=True).done == {("a.csv", "7"), ("b.csv", "7"), ("b.csv", "8")}
+    csv_path.write_text("row,id,method\n1,7,gradient\n2,8,gradient\n")
+    assert scan_existing(csv_path, "csv", finished=True).done == keys("7", "8")
+    path = tmp_path / "errors.jsonl"
+    path.write_text(json.dumps({"source": "a.csv", "row": 2, "id": None, "error": "empty"}) + "\n")
+    assert logged_errors(path) == ({("a.csv", 2, None, "empty")}, None)
