@@ -62,7 +62,7 @@ PRIOR_LINEAR = 20.0  # prior variance of the linear part, relative to the three-
 PRIOR_DECAY = 0.3  # each further two degrees (5, 7, ...): this much less prior variance
 MAX_DEGREE = 15  # odd degrees above this get no prior variance (their share is below 1e-3)
 SIZE_EXPONENT = 0.5  # candidate sizes: kernel share x (s (M - s)) ** SIZE_EXPONENT
-POOL_SIZE = 2048  # candidate pairs the design rule chooses from (at least)
+POOL_SIZE = 4096  # candidate pairs the design rule chooses from (at least)
 POOL_PER_PAIR = 4  # ... and at least this many per pair it chooses
 GREEDY_PAIRS = 512  # pairs chosen by the design rule; later pairs are drawn at random
 KRIGING_PAIRS = 4096  # above this many pairs: stratified regression
@@ -195,8 +195,9 @@ def candidate_pool(m: int, count: int, rng: np.random.Generator) -> np.ndarray:
     rows = np.zeros((0, m), dtype=bool)
     for _ in range(8):
         sizes = rng.choice(len(draw), size=2 * count, p=draw) + 1
-        ranks = np.argsort(rng.random((2 * count, m)), axis=1).argsort(axis=1)
-        new = _representatives(ranks < sizes[:, None])
+        keys = rng.random((2 * count, m))
+        kth = np.sort(keys, axis=1)[np.arange(2 * count), sizes - 1]
+        new = _representatives(keys <= kth[:, None])  # ``sizes`` features chosen at random in each row
         rows = np.unique(np.vstack([rows, new]), axis=0)
         if len(rows) >= count:
             break
