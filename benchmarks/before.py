@@ -31,7 +31,7 @@ def as_before(lm: Any) -> Iterator[Any]:
     """Yield ``lm`` without its [CLS]-only twins and lean attention variant, with greedy chunks and
     no inference token cap."""
     from saliency_cli.engine import budget, forward, gradients
-    from saliency_cli.engine.attention import NAME as LEAN
+    from saliency_cli.model.attention import NAME as LEAN
 
     saved = (budget.INFERENCE_TOKENS, gradients.plan_chunks, forward.plan_chunks)
     budget.INFERENCE_TOKENS = 1 << 40

@@ -92,7 +92,7 @@ def load_corpus(kind: str, limit: int | None = None, path: str | Path | None = N
         if not text.strip():
             continue
         rid = str(rec.get("id") or rec.get("review_id") or i)
-        reviews.append(Review(id=rid, text=text, row=i, meta={"origin": origin}))
+        reviews.append(Review(id=rid, text=text, row=i, source=origin))
         if limit is not None and len(reviews) >= limit:
             break
     return reviews

@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from saliency_cli.evaluation import summarize, tally_reviews, with_control
-    from saliency_cli.faithfulness import BINS
-    from saliency_cli.model import load_model
-    from saliency_cli.pipeline import explain_reviews
-    from saliency_cli.readers import texts_to_reviews
+    from saliency_cli.evaluation.statistics import summarize, tally_reviews, with_control
+    from saliency_cli.evaluation.faithfulness import BINS
+    from saliency_cli.model.loading import load_model
+    from saliency_cli.runners.local import explain_reviews
+    from saliency_cli.inputs import texts_to_reviews
     from saliency_cli.settings import make_settings
 
     with open(args.input, encoding="utf-8") as fh:

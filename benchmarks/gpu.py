@@ -5,7 +5,7 @@
 
 For the embedded model and a BERT-base-shaped model (``benchmarks.models``), on the 300-review sample
 (``sample_data/amazon_reviews_full.jsonl``, texts cut once to the model's 512-token limit), each method
-runs through ``saliency_cli.pipeline.explain_reviews`` on the device, then Captum does the same work:
+runs through ``saliency_cli.runners.local.explain_reviews`` on the device, then Captum does the same work:
 
 * ``ig`` / ``ig-bf16``: Integrated Gradients (50 Gauss-Legendre steps, [PAD] baseline) in float32 and in
   bfloat16 (``--dtype bfloat16``); Captum: ``LayerIntegratedGradients`` as ``benchmarks.run`` runs it,
@@ -265,7 +265,7 @@ def run_model(name: str, source: str | None, args: Any, deadline: float, log) ->
 
     from benchmarks import corpus, run
     from saliency_cli import load_model
-    from saliency_cli.pipeline import explain_reviews
+    from saliency_cli.runners.local import explain_reviews
     from saliency_cli.records import Review
     from saliency_cli.settings import make_settings
 

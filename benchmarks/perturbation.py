@@ -9,7 +9,7 @@ the same replacement (the mask token) and the same target (our predicted label, 
 probability), back to back in this one process:
 
 * ``ours-occlusion`` / ``ours-occlusion-auto``: ``occlusion`` (features=word, baseline=mask) through
-  ``saliency_cli.pipeline.explain_reviews`` with ``--batch-size``, in float32 and with ``dtype="auto"``
+  ``saliency_cli.runners.local.explain_reviews`` with ``--batch-size``, in float32 and with ``dtype="auto"``
   (bfloat16 where the CPU runs it natively; the resolved dtype is reported);
 * ``captum-fa-<p>``: Captum ``FeatureAblation`` on the review's token ids (one review per call, as
   Captum recommends for perturbation methods), word feature mask built from
@@ -218,7 +218,7 @@ class Run:
 
 def run_ours(lm: Any, items: list[Item], method: str, samples: int, batch_size: int, dtype: str,
              max_memory_mb: int = 0, before: bool = False) -> Run:
-    """Ours through ``pipeline.explain_reviews``; ``before``: the engine as it was (``benchmarks.before``:
+    """Ours through ``runners.local.explain_reviews``; ``before``: the engine as it was (``benchmarks.before``:
     full last layer, chunks filled to the budget), for a before/after under the same load."""
     if before:
         from benchmarks.before import as_before
@@ -226,7 +226,7 @@ def run_ours(lm: Any, items: list[Item], method: str, samples: int, batch_size: 
         with as_before(lm) as old:
             return run_ours(old, items, method, samples, batch_size, dtype, max_memory_mb)
     from saliency_cli.engine.precision import resolve_dtype
-    from saliency_cli.pipeline import explain_reviews
+    from saliency_cli.runners.local import explain_reviews
     from saliency_cli.settings import make_settings
 
     options: dict[str, Any] = {"baseline": "mask", "features": "word"}

@@ -16,9 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from saliency_cli.pipeline import explain_reviews
+from saliency_cli.runners.local import explain_reviews
 from saliency_cli.settings import make_settings
-from saliency_cli.model import load_model
+from saliency_cli.model.loading import load_model
 from saliency_cli.records import Explanation, Review
 
 CORPORA = {"long": "sample_data/amazon_reviews_full.jsonl", "short": "sample_data/reviews.jsonl"}

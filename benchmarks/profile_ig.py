@@ -3,7 +3,7 @@
     python -m benchmarks.profile_ig --limit 24 --steps 20            # embedded model, the 300-review sample
     python -m benchmarks.profile_ig --model bert-base --limit 8 --steps 20
 
-One engine run (``pipeline.explain_reviews``, integrated-gradients, fp32 by default) is timed with
+One engine run (``runners.local.explain_reviews``, integrated-gradients, fp32 by default) is timed with
 hooks, and a second identical run under ``torch.profiler`` sorts its CPU time by operator kind:
 
 * phases: the input pass (prediction), the baseline forward, the path pass (forward and backward of
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks import corpus, models
     from saliency_cli.engine import gradients
-    from saliency_cli.pipeline import explain_reviews
+    from saliency_cli.runners.local import explain_reviews
     from saliency_cli.settings import make_settings
 
     lm = models.load(models.prepare(args.model, Path(tempfile.gettempdir()) / "saliency-profile"))

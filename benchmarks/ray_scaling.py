@@ -22,12 +22,12 @@ import threading
 import time
 from pathlib import Path
 
-from saliency_cli.model import load_model
-from saliency_cli.pipeline import run_explain
-from saliency_cli.ray_cluster import RayOptions
-from saliency_cli.ray_engine import run_explain_ray
-from saliency_cli.ray_worker import ModelSpec
-from saliency_cli.readers import InputSpec, open_reviews
+from saliency_cli.model.loading import load_model
+from saliency_cli.runners.local import run_explain
+from saliency_cli.runners.ray.cluster import RayOptions
+from saliency_cli.runners.ray.driver import run_explain_ray
+from saliency_cli.runners.ray.actor import ModelSpec
+from saliency_cli.inputs import InputSpec, open_reviews
 from saliency_cli.settings import make_settings
 
 REVIEWS = Path(__file__).resolve().parent.parent / "sample_data" / "reviews.jsonl"
@@ -93,7 +93,7 @@ class MemorySampler:
 
 def runtime_idle_mb(settle_s: float = 3.0) -> float:
     """Resident memory of an idle private Ray instance (its processes, not this driver)."""
-    from saliency_cli.ray_cluster import import_ray, init_ray
+    from saliency_cli.runners.ray.cluster import import_ray, init_ray
 
     ray = import_ray()
     init_ray(ray, RayOptions(workers=(1, 1)))

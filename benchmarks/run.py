@@ -123,7 +123,7 @@ def _batches(items: list, size: int):
 
 def run_ours(lm, texts, method, batch_size, sg_noise=SG_NOISE, sg_samples=SG_SAMPLES, steps=IG_STEPS,
              dtype="float32"):
-    from saliency_cli.pipeline import explain_stream
+    from saliency_cli.runners.local import explain_stream
     from saliency_cli.records import Review
     from saliency_cli.settings import make_settings
 
@@ -334,8 +334,9 @@ def worker(job_path: str, result_path: str) -> None:
         result["load_avg_end"] = load_average()
         result["cpu_share"] = cpu_share
         # The ceiling again, right after the work, in this process and under the load it met.
-        result["ceiling_after"] = flops.matmul_ceiling(lm.model.config, seconds=1.5)["best"]
-        result["ceiling_after_cpu"] = flops.matmul_ceiling(lm.model.config, seconds=1.5, clock=time.process_time)["best"]
+        probe = float(job.get("probe_seconds", 1.5))
+        result["ceiling_after"] = flops.matmul_ceiling(lm.model.config, seconds=probe)["best"]
+        result["ceiling_after_cpu"] = flops.matmul_ceiling(lm.model.config, seconds=probe, clock=time.process_time)["best"]
         result["attributions"] = attributions
         result.update(extra)
         result["ok"] = True
@@ -402,6 +403,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--mem-cap-gb", type=float, default=16.0, help="address-space cap per worker (0 = none)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per worker")
     ap.add_argument("--no-warmup", action="store_true")
+    ap.add_argument("--probe-seconds", type=float, default=3.0,
+                    help="how long the fp32 matmul ceiling is probed at start (bf16: 2/3 of it; each worker "
+                         "after its work: half of it)")
     ap.add_argument("--workdir", help="where the model folders are built (default: a temporary folder)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--worker", nargs=2, metavar=("JOB", "RESULT"), help=argparse.SUPPRESS)
@@ -444,14 +448,14 @@ def main(argv: list[str] | None = None) -> dict:
     pass_work = flops.pass_flops(lengths, config, backward=True)  # the work a pass needs
     pass_work_full = flops.pass_flops(lengths, config, backward=True, needed=False)  # every position's last layer
     print(f"measuring the matmul ceiling on the model's shapes ... (load {load_average():.2f})", flush=True)
-    ceiling = flops.matmul_ceiling(config)
+    ceiling = flops.matmul_ceiling(config, seconds=args.probe_seconds)
     gflops = ceiling["best"]
-    bf16 = flops.matmul_ceiling(config, "bfloat16", seconds=2.0)["best"]
+    bf16 = flops.matmul_ceiling(config, "bfloat16", seconds=args.probe_seconds * 2 / 3)["best"]
     del lm
 
     report: dict[str, Any] = {
         "corpus": args.corpus,
-        "corpus_origin": reviews[0].meta.get("origin") if reviews else None,
+        "corpus_origin": reviews[0].source if reviews else None,
         "model": args.model,
         "model_shape": {"layers": config.num_hidden_layers, "hidden": config.hidden_size,
                         "heads": config.num_attention_heads, "params": total_params,
@@ -478,7 +482,7 @@ def main(argv: list[str] | None = None) -> dict:
     for method in methods:
         base_job = {"source": source, "method": method, "texts": texts, "batch_size": args.batch_size,
                     "mem_cap_gb": args.mem_cap_gb, "warmup": not args.no_warmup, "steps": args.steps,
-                    "dtype": args.dtype, "threads": args.threads}
+                    "dtype": args.dtype, "threads": args.threads, "probe_seconds": args.probe_seconds / 2}
         useful = pass_work * passes_per_item(method, args.steps)
         useful_full = pass_work_full * passes_per_item(method, args.steps)
         rows: dict[str, dict] = {}

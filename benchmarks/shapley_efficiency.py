@@ -231,7 +231,7 @@ def references(game: Game, samples: int, seed: int) -> tuple[np.ndarray, np.ndar
     complementary pairs; seed ``seed``): the method's own estimator over all of its pairs (beyond the
     method's ``KRIGING_PAIRS``, at the price of one solve of that size), and the Shapley-kernel regression
     the method uses at that budget."""
-    from saliency_cli.methods import kernel_shap
+    from saliency_cli.methods import kernel_shap, shapley_kriging
 
     method = kernel_shap.KernelShap()
     masks = method.masks(game.m, {"samples": samples, "seed": seed}, game.key)
@@ -239,7 +239,7 @@ def references(game: Game, samples: int, seed: int) -> tuple[np.ndarray, np.ndar
     if not (masks[2::2] == ~masks[3::2]).all():
         raise RuntimeError("the reference design is not in complementary pairs")
     x = np.where(masks[2::2], 1.0, -1.0)
-    kriged = kernel_shap.kriging(x, (values[2::2] - values[3::2]) / 2.0, float(values[0] - values[1]))
+    kriged = shapley_kriging.kriging(x, (values[2::2] - values[3::2]) / 2.0, float(values[0] - values[1]))
     regressed = np.asarray(method.attribute(masks, values, {"samples": samples}, game.key).scores, dtype=np.float64)
     return kriged, regressed
 

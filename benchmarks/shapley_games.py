@@ -170,7 +170,7 @@ class ReviewSource:
     def load(cls, model: str | None = None, baseline: str | None = None, attribute: str = "probability",
              max_memory: int | None = None) -> "ReviewSource":
         from saliency_cli import load_model
-        from saliency_cli.engine.core import prepare
+        from saliency_cli.engine import prepare
         from saliency_cli.settings import make_settings
 
         lm = load_model(model, device="cpu")

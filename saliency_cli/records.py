@@ -1,25 +1,33 @@
-"""Frozen records that flow through saliency-cli: reviews in, explanations out.
+"""Frozen records that flow through saliency-cli: reviews in, explanations out, and what a sink is.
 
-The dict form of :class:`Explanation` is the JSONL output schema (``SCHEMA_VERSION``);
-``to_dict``/``from_dict`` round-trip exactly so reports can be rendered from saved files.
+``Review`` (or a reader's ``RowError``) goes into a runner; one ``Outcome`` (or ``RowError``) per
+input row comes out, in input order, and every sink takes those (``Sink``). The dict form of
+:class:`Explanation` is the JSONL output schema (``SCHEMA_VERSION``); ``to_dict``/``from_dict``
+round-trip exactly so reports can be rendered from saved files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol, Sequence
 
 SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Review:
-    """One input review: its id, its text, the 1-based row it came from, and extra fields."""
+    """One input review: its id, its text, the 1-based row it came from and, when known, the file it
+    was read from (``source``). With ``--label-field``, ``labelled`` is set and ``label`` holds the
+    user's own label (None where the row has none); with ``--rationale-field``, ``rationale`` holds
+    the words a person marked, as JSON text (parsed by ``evaluation.plausibility``)."""
 
     id: str
     text: str
     row: int
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    label: str | None = None
+    labelled: bool = False
+    rationale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ class Explanation:
     tokens: tuple[TokenScore, ...]
     words: tuple[WordScore, ...]
     attribute: str = "probability"
+    dtype: str | None = None  # the precision that made it, resolved (None: a record written before it was recorded)
     normalization: str = "none"
     truncated: bool = False
     dropped_tokens: int = 0
@@ -116,6 +125,9 @@ class Explanation:
     row: int | None = None
     windows: int = 1
     faithfulness: Mapping[str, Any] | None = None  # --faithfulness only (README, "Output schema")
+    label: str | None = None  # the user's own label (--label-field); written only when ``labelled``
+    labelled: bool = False
+    plausibility: Mapping[str, Any] | None = None  # evaluate --rationale-field only
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record (see README, "Output schema")."""
@@ -128,6 +140,7 @@ class Explanation:
             "method": self.method,
             "params": dict(self.params),
             "attribute": self.attribute,
+            "dtype": self.dtype,
             "prediction": self.prediction.to_dict(),
             "target": self.target.to_dict(),
             "normalization": self.normalization,
@@ -140,6 +153,10 @@ class Explanation:
         }
         if self.faithfulness is not None:
             out["faithfulness"] = dict(self.faithfulness)
+        if self.labelled:
+            out["label"] = self.label
+        if self.plausibility is not None:
+            out["plausibility"] = dict(self.plausibility)
         return out
 
     @classmethod
@@ -154,6 +171,7 @@ class Explanation:
             method=d["method"],
             params=dict(d.get("params", {})),
             attribute=d.get("attribute", "probability"),
+            dtype=d.get("dtype"),
             prediction=Prediction(pred["label"], int(pred["index"]), dict(pred["probs"])),
             target=Target(d["target"]["label"], int(d["target"]["index"])),
             normalization=d.get("normalization", "none"),
@@ -162,6 +180,9 @@ class Explanation:
             delta=d.get("delta"),
             windows=int(d.get("windows", 1)),
             faithfulness=d.get("faithfulness"),
+            label=None if d.get("label") is None else str(d["label"]),
+            labelled="label" in d,
+            plausibility=d.get("plausibility"),
             tokens=tuple(
                 TokenScore(t["token"], int(t["start"]), int(t["end"]), float(t["score"]), bool(t["special"]))
                 for t in d["tokens"]
@@ -170,3 +191,30 @@ class Explanation:
                 WordScore(w["word"], int(w["start"]), int(w["end"]), float(w["score"])) for w in d["words"]
             ),
         )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a runner gives back for one review: its explanations (one per method x target, in
+    settings order). ``written`` is ``(file, records)`` when a worker already wrote them to a part
+    file (Ray ``--output-dir``); the explanations are then not sent back."""
+
+    review: Review
+    explanations: Sequence[Explanation] = ()
+    truncated: bool = False
+    written: tuple[str, int] | None = None
+
+
+# How a run ended, as every sink is told: every row was read (or --fail-fast stopped it), a stop was
+# asked for after a batch (finished rows are kept, --resume goes on), or it was aborted mid-batch.
+COMPLETE, STOPPED, ABORTED = "complete", "stopped", "aborted"
+
+
+class Sink(Protocol):
+    """Where results go as they come, in input order: writers, the HTML report, evaluate's tally,
+    Ray's part manifest, the progress display. ``finish`` is called once, with how the run ended;
+    a sink keeps what is finished unless the run was aborted and it cannot (the HTML page)."""
+
+    def add(self, result: Outcome | RowError) -> None: ...
+
+    def finish(self, ending: str) -> None: ...

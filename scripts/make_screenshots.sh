@@ -49,8 +49,8 @@ shoot() {  # shoot URL PNG WIDTH,HEIGHT
 # 1. HTML report -> PNG
 "$py" - "$src" "$work/report.html" "$level" <<'EOF'
 import sys
-from saliency_cli.html_report import render_report_from_jsonl
-n = render_report_from_jsonl(sys.argv[1], sys.argv[2], level=sys.argv[3])
+from saliency_cli.report.html import render_report_from_results
+n = render_report_from_results(sys.argv[1], sys.argv[2], level=sys.argv[3])
 print(f"report: {n} reviews")
 EOF
 shoot "file://$work/report.html" "$out_dir/report.png" 1200,1400
@@ -60,7 +60,7 @@ echo "wrote $out_dir/report.png"
 size=$("$py" - "$src" "$out_dir/preview.svg" "$level" "${PREVIEW_ID:-}" <<'EOF'
 import io, json, re, sys
 from rich.console import Console
-from saliency_cli.preview import render_preview
+from saliency_cli.report.preview import render_preview
 from saliency_cli.records import Explanation
 
 src, svg, level, wanted = sys.argv[1:5]

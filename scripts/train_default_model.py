@@ -11,7 +11,7 @@ Reproducible and CPU-only (about ten minutes on two cores):
 4. run the frozen bottom encoder layers once, cache their hidden states, and train only the top
    layer(s), the pooler and a fresh classification head; pick the epoch by validation score;
 5. evaluate the composed model end to end on the held-out test split (never seen in training);
-6. write ``saliency_cli/default_model/{delta.safetensors, model.json}`` and the sample data files.
+6. write ``saliency_cli/model/default_model/{delta.safetensors, model.json}`` and the sample data files.
 
 Usage: ``python scripts/train_default_model.py [--cache-dir DIR] [--epochs N] ...``
 """
@@ -42,7 +42,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from saliency_cli.default_model import (  # noqa: E402
+from saliency_cli.model.default import (  # noqa: E402
     BASE_PACKAGE,
     BASE_VERSION,
     BASE_WEIGHTS_SHA256,
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache-dir", type=Path, default=None,
                     help="where to keep the downloaded vaderSentiment sdist (default: a temporary folder)")
-    ap.add_argument("--output-dir", type=Path, default=REPO_ROOT / "saliency_cli" / "default_model")
+    ap.add_argument("--output-dir", type=Path, default=REPO_ROOT / "saliency_cli" / "model" / "default_model")
     ap.add_argument("--sample-dir", type=Path, default=REPO_ROOT / "sample_data",
                     help="where to write the sample data files")
     ap.add_argument("--no-sample-data", action="store_true", help="do not (re)write the sample data files")
@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  "base": f"{BASE_PACKAGE}=={BASE_VERSION}"})
 
     t0 = time.perf_counter()
-    from saliency_cli.default_model import load_default_model
+    from saliency_cli.model.default import load_default_model
 
     final, final_tok = load_default_model(delta_path=delta_path)
     test_texts = [s.text for s in by_split["test"]]

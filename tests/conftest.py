@@ -38,17 +38,50 @@ ARCHITECTURES = ("bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2", "
 MAX_POSITIONS = 64
 
 
+def _merge_pieces(counts: dict[str, int], size: int) -> list[str]:
+    """WordPiece's vocabulary as its trainer learns it (byte-pair merges of pieces, ``##`` before all but
+    a word's first), ties broken by the pieces' text: the library's trainer breaks them differently in
+    every process, so a session's tiny model (and every score of it) would differ from the next one's."""
+    from collections import Counter
+
+    split = {w: [c if i == 0 else "##" + c for i, c in enumerate(w)] for w in counts}
+    alphabet = {c for w in counts for c in w}  # every character, also where only seen inside a word
+    vocab = sorted(alphabet | {piece for pieces in split.values() for piece in pieces})
+    while len(vocab) < size:
+        pairs: Counter = Counter()
+        for word, pieces in split.items():
+            for pair in zip(pieces, pieces[1:]):
+                pairs[pair] += counts[word]
+        if not pairs:
+            break
+        a, b = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merged = a + b[2:]
+        for word, pieces in split.items():
+            out, i = [], 0
+            while i < len(pieces):
+                if pieces[i:i + 2] == [a, b]:
+                    out.append(merged)
+                    i += 2
+                else:
+                    out.append(pieces[i])
+                    i += 1
+            split[word] = out
+        if merged not in vocab:
+            vocab.append(merged)
+    return vocab
+
+
 def _wordpiece():
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS * 5, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
-    # The trainer breaks ties between equally frequent pieces differently from run to run: renumber the
-    # learned vocabulary (specials first, then sorted) so the tiny model is the same in every session.
-    learned = sorted(set(tok.get_vocab()) - set(specials))
+    words = Counter(w for text in CORPUS for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text)))
+    learned = _merge_pieces(words, 300 - len(specials))
     tok.model = models.WordPiece({t: i for i, t in enumerate(specials + learned)}, unk_token="[UNK]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
@@ -81,6 +114,14 @@ def _unigram():
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(CORPUS * 5, trainers.UnigramTrainer(vocab_size=250, special_tokens=specials, unk_token="<unk>"))
+    # The trainer learns the same pieces in every process, with scores that differ in their last digits
+    # and numbered in any order among equal ones: renumbered specials first, then by text, so every
+    # session gets the same model.
+    import json
+
+    learned = [(p, score) for p, score in json.loads(tok.to_str())["model"]["vocab"] if p not in specials]
+    ordered = [(p, 0.0) for p in specials] + sorted(learned)
+    tok.model = models.Unigram(ordered, unk_id=1, byte_fallback=False)
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     tok.decoder = decoders.Metaspace()
     return tok, dict(pad_token="<pad>", unk_token="<unk>", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
@@ -150,7 +191,7 @@ def bert_dir(tiny_model_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lm(bert_dir):
     """The tiny BERT loaded on CPU."""
-    from saliency_cli.model import load_model
+    from saliency_cli.model.loading import load_model
 
     return load_model(str(bert_dir), device="cpu")
 
@@ -167,3 +208,12 @@ def sharp_lm(tiny_lm):
         logits = sharp.model(**tiny_lm.tokenizer(CORPUS, padding=True, return_tensors="pt")).logits
         sharp.model.classifier.bias.sub_(logits.median(0).values)
     return sharp
+
+
+@pytest.fixture(scope="session")
+def sharp_dir(sharp_lm, tmp_path_factory) -> Path:
+    """``sharp_lm`` saved as a folder, for the command line and Ray actors to load as users load theirs."""
+    folder = tmp_path_factory.mktemp("sharp-bert")
+    sharp_lm.model.save_pretrained(folder, safe_serialization=True)
+    sharp_lm.tokenizer.save_pretrained(folder)
+    return folder

@@ -72,12 +72,12 @@ def assert_batch_invariant(lm, method: str, texts, options, sizes=(1, 3, 16), to
     """Every batch size, and each review alone, gives the same scores (and ``extra(e)`` values) for all targets."""
     import pytest
 
-    from saliency_cli.pipeline import explain_reviews
-    from saliency_cli.readers import texts_to_reviews
+    from saliency_cli.runners.local import explain_reviews
+    from saliency_cli.inputs import texts_to_reviews
     from saliency_cli.settings import make_settings
 
     reviews = texts_to_reviews(texts)
-    settings = {bs: make_settings([method], options=options, targets=["all"], batch_size=bs) for bs in sizes}
+    settings = {bs: make_settings([method], options=options, target=["all"], batch_size=bs) for bs in sizes}
     runs = {bs: {(e.id, e.target.index): [t.score for t in e.tokens] + extra(e) for e in explain_reviews(lm, reviews, s)}
             for bs, s in settings.items()}
     ref = runs[sizes[-1]]
@@ -114,3 +114,28 @@ def sharpened(lm, factor: float = 10.0):
             if isinstance(module, torch.nn.Linear):
                 module.weight.mul_(factor)
     return lm.with_model(model)
+
+
+def cli_process(*args, **kw):
+    """``python -m saliency_cli ARGS`` as a child process (offline, unbuffered), for signals and kill -9."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "saliency_cli", *map(str, args)], env=env, **kw)
+
+
+def wait_for_lines(path, n: int, proc, timeout: float = 300.0) -> bytes:
+    """Wait until the run ``proc`` has written ``n`` whole lines to ``path``; fail if it ends first. The
+    timeout only keeps a broken run from hanging the suite: nothing is asserted about time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        data = path.read_bytes() if path.exists() else b""
+        if data.count(b"\n") >= n:
+            return data
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before writing {n} lines to {path}"
+        assert time.monotonic() < deadline, f"{path} did not get {n} lines"
+        time.sleep(0.02)

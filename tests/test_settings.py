@@ -32,8 +32,9 @@ def test_baseline_is_shared_by_integrated_gradients_and_the_perturbation_methods
     opt = method_options()["baseline"]
     assert [m for m, _ in opt.uses] == ["integrated-gradients", "occlusion", "kernel-shap", "lime"]
     assert opt.flag == "--baseline" and opt.param == "baseline" and opt.type is str
-    # the two methods describe it differently, so the help names each
-    assert opt.help.startswith("integrated-gradients: pad|zero|mask") and "; occlusion: mask|pad|unk|delete" in opt.help
+    # the two families describe it differently, so the help names each meaning once, with its methods
+    assert opt.help.startswith("integrated-gradients: pad|zero|mask")
+    assert opt.help.count("mask|pad|unk|delete") == 1 and "; occlusion, kernel-shap, lime: mask|pad|unk|delete" in opt.help
 
 
 def test_flags_dash_the_keyword_not_the_recorded_name():
@@ -60,9 +61,10 @@ def test_flags_dash_the_keyword_not_the_recorded_name():
         (["occlusion"], {"options": {"features": "sentence"}}, "features", "unknown features 'sentence'"),
         (["sg"], {"options": {"samples": 0}}, "samples", "at least 1"),
         (["sg"], {"options": {"noise": -0.1}}, "noise", "non-negative"),
-        (["ig"], {"options": {"stepz": 3}}, "stepz", "not a method option"),
+        (["ig"], {"options": {"stepz": 3}}, "stepz", "not an option"),
         (["ig"], {"attribute": "x"}, "attribute", "unknown value 'x'"),
-        (["ig"], {"normalization": "z"}, "normalize", "unknown value 'z'"),
+        (["ig"], {"normalize": "z"}, "normalize", "unknown value 'z'"),
+        (["ig"], {"normalization": "z"}, "normalization", "not a run option"),
         (["ig"], {"dtype": "int8"}, "dtype", "unknown value 'int8'"),
         (["ig"], {"long_text": "split"}, "long_text", "unknown value 'split'"),
         (["ig"], {"batch_size": 0}, "batch_size", "at least 1"),
@@ -88,7 +90,8 @@ def test_ig_max_steps_below_one_is_rejected():
 
 
 def test_unknown_keyword_lists_the_known_ones():
-    with pytest.raises(SettingError, match=r"^stepz: not a method option; known: baseline, features, ig_max_steps"):
+    with pytest.raises(SettingError, match=r"^stepz: not an option; run options: .*methods, target, .*; method options: "
+                                           r"baseline, features, ig_max_steps"):
         make_settings(["ig"], options={"stepz": 3})
 
 
@@ -170,7 +173,7 @@ def test_python_api_keywords(tiny_lm):
                                   baseline="mask", features="token")
     assert g.params == {"steps": 2, "baseline": "mask", "rule": "riemann-left"}
     assert o.params == {"baseline": "mask", "features": "token"}
-    with pytest.raises(ValueError, match="^stepz: not a method option"):
+    with pytest.raises(ValueError, match="^stepz: not an option"):
         saliency_cli.explain(TEXT, model=tiny_lm, methods=["ig"], stepz=4)
     with pytest.raises(ValueError, match="^steps: must be at least 1"):
         saliency_cli.explain(TEXT, model=tiny_lm, methods=["ig"], steps=0)

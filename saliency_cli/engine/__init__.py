@@ -4,7 +4,8 @@ Public: ``prepare`` and ``explain_batch`` (the core every runner calls), ``Conte
 See docs/architecture.md for the modules and how to add a method.
 """
 
-from saliency_cli.engine.assemble import Outcome
-from saliency_cli.engine.core import Context, explain_batch, prepare
+from saliency_cli.engine.context import Context, prepare
+from saliency_cli.engine.core import explain_batch
+from saliency_cli.records import Outcome
 
 __all__ = ["Context", "Outcome", "explain_batch", "prepare"]

@@ -3,39 +3,20 @@ and the normalisation view applied once, at the end."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import torch
 
-from dataclasses import replace
-
-from saliency_cli import faithfulness as faith
-from saliency_cli.aggregate import apply_normalization, build_scores, stitch_windows
+from saliency_cli.evaluation import faithfulness as faith
+from saliency_cli.evaluation.plausibility import plausibility, read_rationale
+from saliency_cli.engine.scores import apply_normalization, build_scores, stitch_windows, word_spans
 from saliency_cli.engine.encoding import Encoded
-from saliency_cli.engine.forward import default_replacement
-from saliency_cli.model import LoadedModel
-from saliency_cli.records import Explanation, Prediction, Review, RowError, Target, first_line
+from saliency_cli.model.loading import LoadedModel
+from saliency_cli.records import Explanation, Outcome, Prediction, Target
 from saliency_cli.settings import Settings
 
 WINDOWED = "not computed for a review explained in windows (--long-text window)"
-
-
-ROW_FAILURES = (RuntimeError, ValueError, IndexError)  # what a bad row can make the model raise
-
-
-def row_error(enc: Encoded, exc: BaseException) -> RowError:
-    """The row error of an encoding the model failed on: its first message line."""
-    return RowError(enc.review.row, enc.review.id, f"model failed on this row: {first_line(exc)}")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The explanations of one review (one per method x target), in settings order."""
-
-    review: Review
-    explanations: list[Explanation] = field(default_factory=list)
-    truncated: bool = False
 
 
 @dataclass
@@ -71,11 +52,12 @@ def explanations(lm: LoadedModel, s: Scored, settings: Settings, normalization: 
             out.append(Explanation(
                 id=review.id, row=review.row, text=review.text, model=lm.name, method=name,
                 params={**s.params.get(name, run.params), **s.extra.get((name, t), {})},
-                attribute=settings.attribute, normalization=normalization, prediction=prediction,
+                attribute=settings.attribute, dtype=settings.dtype, normalization=normalization,
+                prediction=prediction,
                 target=Target(lm.labels[t], t),
                 tokens=tok_records, words=word_records, truncated=enc.dropped > 0,
                 dropped_tokens=enc.dropped, delta=s.delta.get((name, t)), windows=enc.n_windows,
-                faithfulness=s.faith.get((name, t)),
+                faithfulness=s.faith.get((name, t)), label=review.label, labelled=review.labelled,
             ))
     return out
 
@@ -88,8 +70,14 @@ def outcome(lm: LoadedModel, parts: Sequence[Scored], settings: Settings) -> Out
         records = explanations(lm, parts[0], settings, settings.normalization)
     else:
         per_part = [explanations(lm, s, settings, "none") for s in parts]
-        records = [apply_normalization(stitch_windows(list(group)), settings.normalization) for group in zip(*per_part)]
+        method = {r.method.name: r.method for r in settings.methods}
+        words = word_spans(first.review.text, [(s.enc.offsets, s.enc.special, s.enc.word_ids) for s in parts])
+        records = [apply_normalization(stitch_windows(group, method[group[0].method].window_params(
+            [w.params for w in group]), words), settings.normalization) for group in zip(*per_part)]
         if settings.faithfulness:
-            skip = faith.skipped(default_replacement(lm), WINDOWED)
+            skip = faith.skipped(settings.faithfulness_baseline, WINDOWED)  # the rule asked for, resolved
             records = [replace(r, faithfulness=skip) for r in records]
+    if first.review.rationale is not None:  # evaluate --rationale-field: no model evaluation needed
+        rationale = read_rationale(first.review.rationale)
+        records = [replace(r, plausibility=plausibility(r.text, r.words, rationale)) for r in records]
     return Outcome(review=first.review, explanations=records, truncated=first.dropped > 0)

@@ -8,7 +8,8 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
-from saliency_cli.model import LoadedModel
+from saliency_cli.engine import progress
+from saliency_cli.model.loading import LoadedModel
 
 DEFAULT_CPU_BUDGET = 512 << 20  # bytes of activations per chunk on CPU (keeps peak RSS under 2 GB)
 INFERENCE_TOKENS = 2048  # tokens per forward-only chunk on CPU (rows x padded length), see inference_rows
@@ -119,11 +120,13 @@ def planned(ends: Sequence[int]) -> Callable[[int, int], int]:
     return size
 
 
-def run_in_chunks(lm: LoadedModel, total: int, size: Callable[[int, int], int], work: Callable[[int, int], None]) -> None:
+def run_in_chunks(lm: LoadedModel, total: int, size: Callable[[int, int], int], work: Callable[[int, int], None],
+                  cost: Callable[[int, int], float] | None = None) -> None:
     """Run ``work(start, stop)`` over rows [0, total) in chunks of ``size(start, cap)`` rows.
 
     ``cap`` starts at ``total``; an out-of-memory error halves it and retries the same rows, so the
-    work of one chunk must only take effect once it has succeeded.
+    work of one chunk must only take effect once it has succeeded. ``cost(start, stop)``, the chunk's
+    tokens x passes, is told to the batch's progress meter once the chunk is done.
     """
     cap, start = total, 0
     while start < total:
@@ -138,6 +141,8 @@ def run_in_chunks(lm: LoadedModel, total: int, size: Callable[[int, int], int], 
             if lm.device.type == "cuda":
                 torch.cuda.empty_cache()
             continue
+        if cost is not None:
+            progress.advance(cost(start, stop))
         start = stop
 
 

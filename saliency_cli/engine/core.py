@@ -14,56 +14,29 @@ the comprehensiveness / sufficiency copies of every (encoding, method, target) t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Sequence
 
 import torch
 
-from saliency_cli.engine import forward, gradients
-from saliency_cli.engine.assemble import ROW_FAILURES, Outcome, Scored, outcome, row_error
+from saliency_cli.engine import gradients, progress
+from saliency_cli.engine.assemble import Scored, outcome
 from saliency_cli.engine.forward_phases import faithfulness_phase, perturbation_phase
-from saliency_cli.engine.budget import groups, memory_budget
+from saliency_cli.engine.budget import groups
+from saliency_cli.engine.context import Context
 from saliency_cli.engine.encoding import Encoded, encode
-from saliency_cli.engine.precision import resolve_dtype
-from saliency_cli.engine.targets import check_targets
+from saliency_cli.engine.isolation import each_or_alone, row_error
 from saliency_cli.engine.tensors import Padded
-from saliency_cli.methods import GradientMethod, PerturbationMethod
-from saliency_cli.model import LoadedModel
-from saliency_cli.records import Review, RowError
-from saliency_cli.settings import MethodRun, Settings
+from saliency_cli.methods import GradientMethod
+from saliency_cli.records import Outcome, Review, RowError
+from saliency_cli.settings import MethodRun
 
 
-
-@dataclass(frozen=True)
-class Context:
-    """A model and settings checked against each other once: dtype resolved, budget fixed."""
-
-    lm: LoadedModel
-    settings: Settings
-    budget: int
-
-
-def prepare(lm: LoadedModel, settings: Settings) -> Context:
-    """Check the settings against the model (targets, dtype, replacement tokens); ValueError if they clash."""
-    check_targets(lm, settings.targets)
-    runs = []
-    for run in settings.methods:
-        if isinstance(run.method, PerturbationMethod) and "baseline" in run.params:
-            kind = run.params.get("baseline") or forward.default_replacement(lm)
-            forward.replacement_id(lm, kind)
-            run = MethodRun(run.method, {**run.params, "baseline": kind})
-        runs.append(run)
-    removed = settings.faithfulness_baseline or forward.default_replacement(lm)
-    if settings.faithfulness:
-        forward.replacement_id(lm, removed)
-    settings = replace(settings, methods=tuple(runs), dtype=resolve_dtype(settings.dtype, lm),
-                       faithfulness_baseline=removed)
-    return Context(lm, settings, memory_budget(lm, settings.max_memory))
-
-
-def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outcome | RowError]:
+def explain_batch(ctx: Context, items: Sequence[Review | RowError],
+                  report: progress.Report | None = None) -> list[Outcome | RowError]:
     """Explain a batch: one Outcome (or RowError) per item, in input order. Row errors pass through;
-    a review the model fails on becomes a RowError without costing the others."""
+    a review the model fails on becomes a RowError without costing the others. ``report`` is told
+    the fraction of the batch done as its chunks finish (for a progress bar)."""
     lm, settings = ctx.lm, ctx.settings
     results: dict[int, Outcome | RowError] = {i: it for i, it in enumerate(items) if isinstance(it, RowError)}
     reviews = [(i, it) for i, it in enumerate(items) if isinstance(it, Review)]
@@ -76,18 +49,9 @@ def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outc
         if len(enc) > 1:
             known.update(_window_predictions(ctx, enc, len(flat)))
         flat.extend((pos, e) for e in enc)
-    order = sorted(range(len(flat)), key=lambda i: flat[i][1].length)
-    scored: dict[int, Scored] = {}
-    for group in groups(lm, order, lambda i: flat[i][1].length, len(order), ctx.budget):
-        for i, s in zip(group, _gradient_group(ctx, [flat[i] for i in group], [known.get(i) for i in group])):
-            if isinstance(s, RowError):
-                results[flat[i][0]] = s
-            else:
-                scored[i] = s
-    _refine_integrated_gradients(ctx, flat, [i for i in order if i in scored and flat[i][0] not in results], scored)
-    perturbation_phase(ctx, flat, scored, results)
-    if settings.faithfulness:
-        faithfulness_phase(ctx, flat, scored, results)
+    total = progress.estimate(settings, [e for _, e in flat], len(lm.labels)) if report else 0.0
+    with progress.metered(total, report):
+        scored = _scores(ctx, flat, known, results)
     parts: dict[int, list[Scored]] = {}
     for i, (pos, _) in enumerate(flat):
         if pos not in results:
@@ -95,6 +59,25 @@ def explain_batch(ctx: Context, items: Sequence[Review | RowError]) -> list[Outc
     for pos, done in parts.items():
         results[pos] = outcome(lm, done, settings)
     return [results[i] for i in range(len(items))]
+
+
+def _scores(ctx: Context, flat: list[tuple[int, Encoded]], known: dict[int, tuple[list[float], torch.Tensor]],
+            results: dict[int, Outcome | RowError]) -> dict[int, Scored]:
+    """Every phase of the batch on its encodings: gradient groups by length, finer passes, the
+    perturbation copies, the faithfulness copies. Rows the model fails on go to ``results``."""
+    order = sorted(range(len(flat)), key=lambda i: flat[i][1].length)
+    scored: dict[int, Scored] = {}
+    for group in groups(ctx.lm, order, lambda i: flat[i][1].length, len(order), ctx.budget):
+        for i, s in zip(group, _gradient_group(ctx, [flat[i] for i in group], [known.get(i) for i in group])):
+            if isinstance(s, RowError):
+                results[flat[i][0]] = s
+            else:
+                scored[i] = s
+    _refine(ctx, flat, [i for i in order if i in scored and flat[i][0] not in results], scored)
+    perturbation_phase(ctx, flat, scored, results)
+    if ctx.settings.faithfulness:
+        faithfulness_phase(ctx, flat, scored, results)
+    return scored
 
 
 def _window_predictions(ctx: Context, windows: list[Encoded], first: int) -> dict[int, tuple[list[float], torch.Tensor]]:
@@ -117,17 +100,9 @@ def _gradient_group(
 ) -> list[Scored | RowError]:
     """A padded group through the gradient family; if the model fails on it, row by row, so only the
     culprit is lost."""
-    encs = [e for _, e in members]
-    try:
-        return list(_gradient_scores(ctx, encs, known))
-    except ROW_FAILURES:
-        out: list[Scored | RowError] = []
-        for enc, k in zip(encs, known):
-            try:
-                out.extend(_gradient_scores(ctx, [enc], [k]))
-            except ROW_FAILURES as exc:
-                out.append(row_error(enc, exc))
-        return out
+    pairs = [(e, k) for (_, e), k in zip(members, known)]
+    return each_or_alone(pairs, lambda some: _gradient_scores(ctx, [e for e, _ in some], [k for _, k in some]),
+                         lambda pair, exc: row_error(pair[0], exc))
 
 
 def _gradient_scores(
@@ -161,9 +136,10 @@ def _path_scores(
 ) -> None:
     """One path method's raw scores (and completeness gap, where it has a baseline) into ``scored``."""
     base = base_values = None
-    if run.method.plan(run.params).needs_baseline:
+    kind = run.method.plan(run.params).baseline
+    if kind is not None:
         with torch.no_grad():
-            base = gradients.baseline_embeddings(ctx.lm, batch, emb, run.params["baseline"])
+            base = gradients.baseline_embeddings(ctx.lm, batch, emb, kind)
             base_values = gradients.forward_values(ctx.lm, batch, base, ctx.settings, ctx.budget)
     scores = gradients.path_pass(ctx.lm, batch, emb, base, run, items, ctx.settings, ctx.budget).cpu()
     name = run.method.name
@@ -175,40 +151,37 @@ def _path_scores(
             scored[b].delta[(name, t)] = float(sum(raw) - (float(values[b, t]) - float(base_values[b, t])))
 
 
-def needs_more_steps(raw: Sequence[float], delta: float | None, tolerance: float) -> bool:
-    """Whether an IG completeness gap exceeds ``tolerance`` of F(x) - F(baseline)."""
-    if delta is None:
-        return False
-    change = sum(float(s) for s in raw) - delta
-    return abs(delta) > tolerance * abs(change)
+def _refine(ctx: Context, flat: list[tuple[int, Encoded]], pending: list[int], scored: dict[int, Scored]) -> None:
+    """Finer passes of the gradient methods that ask for them (adaptive Integrated Gradients): the
+    encodings whose result is not good enough are redone with the method's finer parameters, until
+    every result is good enough or the method has no finer pass left."""
+    for run in ctx.settings.methods:
+        if isinstance(run.method, GradientMethod):
+            _refine_method(ctx, flat, run, list(pending), scored)
 
 
-def _refine_integrated_gradients(ctx: Context, flat: list[tuple[int, Encoded]], pending: list[int],
-                                 scored: dict[int, Scored]) -> None:
-    """Adaptive IG (``tolerance`` set): redo the encodings whose gap is too large with twice the steps,
-    until every gap is small enough or the step limit is reached."""
-    settings = ctx.settings
-    for run in settings.methods:
-        if run.method.name != "integrated-gradients" or not run.params.get("tolerance"):
-            continue
-        name, tol, steps = run.method.name, float(run.params["tolerance"]), int(run.params["steps"])
-        while pending and steps < int(run.params["max_steps"]):
-            pending = [i for i in pending if any(
-                needs_more_steps(scored[i].raw[(name, t)], scored[i].delta.get((name, t)), tol)
-                for t in scored[i].targets
-            )]
-            steps = min(2 * steps, int(run.params["max_steps"]))
-            finer = MethodRun(run.method, {**run.params, "steps": steps})
-            for group in groups(ctx.lm, pending, lambda i: flat[i][1].length, len(pending), ctx.budget):
-                encs = [flat[i][1] for i in group]
-                batch = Padded(ctx.lm, encs)
-                with torch.no_grad():
-                    emb = ctx.lm.model.get_input_embeddings()(batch.ids)
-                redo = [Scored(e, scored[i].probs, scored[i].targets, scored[i].values) for e, i in zip(encs, group)]
-                items = [(b, t) for b, s in enumerate(redo) for t in s.targets]
-                values = torch.stack([scored[i].values for i in group])
-                _path_scores(ctx, batch, emb, finer, items, values, redo)
-                for i, s in zip(group, redo):
-                    scored[i].raw.update(s.raw)
-                    scored[i].delta.update(s.delta)
-                    scored[i].params[name] = finer.params
+def _refine_method(ctx: Context, flat: list[tuple[int, Encoded]], run: MethodRun, pending: list[int],
+                   scored: dict[int, Scored]) -> None:
+    method, name, params = run.method, run.method.name, run.params
+    while pending:
+        pending = [i for i in pending if not all(
+            method.good_enough(params, scored[i].raw[(name, t)], scored[i].delta.get((name, t)))
+            for t in scored[i].targets
+        )]
+        finer = method.finer(params)
+        if not pending or finer is None:
+            return
+        params = finer
+        for group in groups(ctx.lm, pending, lambda i: flat[i][1].length, len(pending), ctx.budget):
+            encs = [flat[i][1] for i in group]
+            batch = Padded(ctx.lm, encs)
+            with torch.no_grad():
+                emb = ctx.lm.model.get_input_embeddings()(batch.ids)
+            redo = [Scored(e, scored[i].probs, scored[i].targets, scored[i].values) for e, i in zip(encs, group)]
+            items = [(b, t) for b, s in enumerate(redo) for t in s.targets]
+            values = torch.stack([scored[i].values for i in group])
+            _path_scores(ctx, batch, emb, MethodRun(method, params), items, values, redo)
+            for i, s in zip(group, redo):
+                scored[i].raw.update(s.raw)
+                scored[i].delta.update(s.delta)
+                scored[i].params[name] = params

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from saliency_cli.model import LoadedModel
+from saliency_cli.model.loading import LoadedModel
 from saliency_cli.records import Review, RowError
 
 

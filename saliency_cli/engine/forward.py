@@ -20,7 +20,7 @@ from saliency_cli.engine.encoding import Encoded
 from saliency_cli.engine.precision import precision
 from saliency_cli.engine.targets import explained
 from saliency_cli.engine.tensors import pad_id
-from saliency_cli.model import LoadedModel
+from saliency_cli.model.loading import LoadedModel
 from saliency_cli.settings import Settings
 
 REPLACEMENT_ORDER = ("mask", "unk", "pad")  # the default replacement, and its fallbacks
@@ -125,5 +125,5 @@ def _forward(
             logits = model(input_ids=ids.to(lm.device), **kwargs).logits.float()
         out[chosen] = value_of(logits).cpu().double().numpy()
 
-    run_in_chunks(lm, len(order), planned(ends), work)
+    run_in_chunks(lm, len(order), planned(ends), work, cost=lambda a, b: sum(lengths[a:b]))
     return out

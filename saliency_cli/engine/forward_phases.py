@@ -4,19 +4,19 @@ then (with ``faithfulness``) the comprehensiveness / sufficiency copies, each ph
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-from saliency_cli import faithfulness as faith
-from saliency_cli.aggregate import trim_span
+from saliency_cli.evaluation import faithfulness as faith
+from saliency_cli.engine.scores import trim_span
 from saliency_cli.engine import forward
-from saliency_cli.engine.assemble import ROW_FAILURES, Outcome, Scored, row_error
+from saliency_cli.engine.assemble import Scored
+from saliency_cli.engine.context import Context
 from saliency_cli.engine.encoding import Encoded, features
+from saliency_cli.engine.isolation import each_or_alone, row_error
 from saliency_cli.methods import PerturbationMethod
-from saliency_cli.records import RowError
+from saliency_cli.records import Outcome, RowError
 from saliency_cli.settings import MethodRun
 
-if TYPE_CHECKING:
-    from saliency_cli.engine.core import Context
 
 
 def perturbation_phase(
@@ -28,26 +28,19 @@ def perturbation_phase(
     live = [i for i in scored if flat[i][0] not in results]
     if not runs or not live:
         return
-    try:
-        _perturbation_scores(ctx, [(flat[i][1], scored[i]) for i in live], runs)
-    except ROW_FAILURES:
-        for i in live:
-            try:
-                _perturbation_scores(ctx, [(flat[i][1], scored[i])], runs)
-            except ROW_FAILURES as exc:
-                results[flat[i][0]] = row_error(flat[i][1], exc)
+    _isolated(flat, live, lambda some: _perturbation_scores(ctx, [(flat[i][1], scored[i]) for i in some], runs), results)
 
 
-def _perturbation_scores(ctx: Context, members: list[tuple[Encoded, Scored]], runs: list[MethodRun]) -> None:
+def _perturbation_scores(ctx: Context, members: list[tuple[Encoded, Scored]], runs: list[MethodRun]) -> list:
     """Raw per-token scores of the perturbation methods: a feature's score is shared evenly by its
     tokens that show text, so a word's score (the sum of its tokens) is the method's score for that word."""
     requests, owners = [], []
     for enc, s in members:
         for run in runs:
-            feats = features(enc, run.params["features"])
+            feats = features(enc, run.method.unit(run.params))
             key = enc.review.text[enc.offsets[feats[0][0]][0]:]  # the review, from this window's first token
             masks = run.method.masks(len(feats), run.params, key)
-            requests.append(forward.Copies(enc, feats, masks, run.params.get("baseline", "delete")))
+            requests.append(forward.Copies(enc, feats, masks, run.method.replacement(run.params) or "delete"))
             owners.append((run, s, key))
     for c, values, (run, s, key) in zip(requests, forward.run_copies(ctx.lm, requests, ctx.settings, ctx.budget), owners):
         carriers = [_visible(c.enc, positions) for positions in c.features]  # the same for every target
@@ -60,6 +53,7 @@ def _perturbation_scores(ctx: Context, members: list[tuple[Encoded, Scored]], ru
             s.raw[(run.method.name, t)] = raw
             if result.extra:
                 s.extra[(run.method.name, t)] = dict(result.extra)
+    return []
 
 
 def _visible(enc: Encoded, positions: Sequence[int]) -> list[int]:
@@ -79,14 +73,13 @@ def faithfulness_phase(
     live = [i for i in scored if flat[i][0] not in results and flat[i][1].n_windows == 1]
     if not live:
         return
-    try:
-        _faithfulness_scores(ctx, [scored[i] for i in live])
-    except ROW_FAILURES:
-        for i in live:
-            try:
-                _faithfulness_scores(ctx, [scored[i]])
-            except ROW_FAILURES as exc:
-                results[flat[i][0]] = row_error(flat[i][1], exc)
+    _isolated(flat, live, lambda some: _faithfulness_scores(ctx, [scored[i] for i in some]), results)
+
+
+def _isolated(flat: list[tuple[int, Encoded]], live: list[int], work, results: dict[int, Outcome | RowError]) -> None:
+    """``work(live)``; if the model fails on it, encoding by encoding, so only the culprit's review is lost."""
+    for i, error in each_or_alone(live, work, lambda i, exc: (i, row_error(flat[i][1], exc))):
+        results[flat[i][0]] = error
 
 
 def word_scores(s: Scored, name: str, t: int, shown: Sequence[Sequence[int]]) -> list[float]:
@@ -97,9 +90,10 @@ def word_scores(s: Scored, name: str, t: int, shown: Sequence[Sequence[int]]) ->
     return [float(sum(raw[p] for p in positions)) for positions in shown]
 
 
-def _faithfulness_scores(ctx: Context, members: list[Scored]) -> None:
+def _faithfulness_scores(ctx: Context, members: list[Scored]) -> list:
     baseline = ctx.settings.faithfulness_baseline  # resolved by prepare
     names = [r.method.name for r in ctx.settings.methods]
+    loo = next((r.method.name for r in ctx.settings.methods if r.method.loo_reference), None)
     requests, owners = [], []
     for s in members:
         feats = features(s.enc, "word")
@@ -107,11 +101,12 @@ def _faithfulness_scores(ctx: Context, members: list[Scored]) -> None:
         scores = {(name, t): word_scores(s, name, t, shown) for name in names for t in s.targets}
         for (name, t), ranked in scores.items():
             requests.append(forward.Copies(s.enc, feats, faith.masks(ranked), baseline))
-            loo = faith.kendall_tau_b(ranked, scores[("occlusion", t)]) if "occlusion" in names else None
-            owners.append((s, name, t, loo))
+            tau = faith.kendall_tau_b(ranked, scores[(loo, t)]) if loo is not None else None
+            owners.append((s, name, t, tau))
     values = forward.run_copies(ctx.lm, requests, ctx.settings, ctx.budget)
-    for v, (s, name, t, loo) in zip(values, owners):
+    for v, (s, name, t, tau) in zip(values, owners):
         s.faith[(name, t)] = {
             "bins": list(faith.BINS), "baseline": baseline, **faith.metrics(v[:, t]),
-            "taucorr_loo": loo, "reason": None,
+            "taucorr_loo": tau, "reason": None,
         }
+    return []

@@ -12,7 +12,7 @@ from saliency_cli.engine.budget import plan_chunks, planned, run_in_chunks
 from saliency_cli.engine.precision import precision, row_bytes, rows_per_chunk
 from saliency_cli.engine.targets import argmax, explained, probabilities, resolve_targets
 from saliency_cli.engine.tensors import Padded, padded_lists
-from saliency_cli.model import LoadedModel
+from saliency_cli.model.loading import LoadedModel
 from saliency_cli.settings import MethodRun, Settings
 
 
@@ -88,7 +88,9 @@ def input_pass(
 
     if len(need):
         ends = plan_chunks(batch.lengths[need].tolist(), lambda n: rows_per_chunk(lm, settings.dtype, n, budget))
-        run_in_chunks(lm, len(need), planned(ends), work)
+        lengths = batch.lengths[need].tolist()
+        passes = 1 + (max(map(len, result.targets)) if shared else 0)
+        run_in_chunks(lm, len(need), planned(ends), work, cost=lambda a, b: passes * sum(lengths[a:b]))
     return result
 
 
@@ -117,7 +119,8 @@ def forward_values(lm: LoadedModel, batch: Padded, embeds: torch.Tensor, setting
         out[start:stop] = value_of(logits).cpu()
 
     ends = plan_chunks(batch.lengths.tolist(), lambda n: rows_per_chunk(lm, settings.dtype, n, budget))
-    run_in_chunks(lm, len(batch.encs), planned(ends), work)
+    lengths = batch.lengths.tolist()
+    run_in_chunks(lm, len(batch.encs), planned(ends), work, cost=lambda a, b: sum(lengths[a:b]))
     return out
 
 
@@ -179,5 +182,6 @@ def path_pass(
         for item, contribution in found:  # only once every target of the chunk is through
             acc[:, :length].index_add_(0, item, contribution)
 
-    run_in_chunks(lm, total, planned(ends), work)
+    passes = 1 + max(len(v) for v in of_review.values())
+    run_in_chunks(lm, total, planned(ends), work, cost=lambda a, b: passes * sum(row_len[a:b]))
     return acc

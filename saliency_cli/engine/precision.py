@@ -11,9 +11,9 @@ from typing import Any, Iterator
 
 import torch
 
-from saliency_cli.engine.attention import NAME as LEAN
+from saliency_cli.model.attention import NAME as LEAN
 from saliency_cli.engine.budget import activation_bytes_per_row, model_shape
-from saliency_cli.model import LoadedModel
+from saliency_cli.model.loading import LoadedModel
 from saliency_cli.settings import SettingError
 
 # Without the lean kernel, eager attention is used under bf16 on CPU while heads x length <= this x hidden^2.

@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from saliency_cli import settings
 from saliency_cli.model import LoadedModel
 
 
@@ -17,18 +18,8 @@ def check_targets(lm: LoadedModel, targets: Sequence[str]) -> None:
 
 
 def resolve_targets(lm: LoadedModel, targets: Sequence[str], predicted: int) -> list[int]:
-    """Label indices to explain for a review predicted as ``predicted``, without repeats, in the order asked."""
-    out: list[int] = []
-    for t in targets:
-        key = t.strip().lower()
-        if key == "predicted":
-            idx = [predicted]
-        elif key == "all":
-            idx = list(range(len(lm.labels)))
-        else:
-            idx = [lm.label_index(t)]
-        out.extend(i for i in idx if i not in out)
-    return out
+    """Label indices to explain for a review predicted as ``predicted`` (see ``settings.resolve_targets``)."""
+    return settings.resolve_targets(lm.labels, targets, predicted)
 
 
 def probabilities(lm: LoadedModel) -> Callable[[torch.Tensor], torch.Tensor]:

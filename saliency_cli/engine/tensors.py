@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from saliency_cli.engine.encoding import Encoded
-from saliency_cli.model import LoadedModel
+from saliency_cli.model.loading import LoadedModel
 
 
 def pad_id(lm: LoadedModel) -> int:

@@ -6,9 +6,9 @@ one entry in ``METHODS`` below (see docs/architecture.md).
 
 from __future__ import annotations
 
-from saliency_cli.methods.base import (
-    Attribution, GradientMethod, Method, Param, ParamError, PerturbationMethod, Plan,
-)
+from saliency_cli.methods.base import Method, Param, ParamError
+from saliency_cli.methods.gradient_family import GradientMethod, Plan
+from saliency_cli.methods.perturbation_family import Attribution, PerturbationMethod
 from saliency_cli.methods.gradient import Gradient
 from saliency_cli.methods.gradient_x_input import GradientXInput
 from saliency_cli.methods.integrated_gradients import IntegratedGradients

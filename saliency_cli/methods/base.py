@@ -1,14 +1,9 @@
-"""The contracts a saliency method implements, in two families, so one engine can run them all.
+"""What every saliency method has, whichever family it belongs to: names, a summary, signedness and
+its parameters, each declared once as a ``Param``.
 
-* A **gradient method** explains one (review, target) item from the model's gradient at ``n``
-  points built from the input embeddings (``plan`` and ``points``), reduces each point's gradient
-  to one score per token (``reduce``) and sums the per-point scores with the plan's weights. The
-  engine packs the points of many reviews into chunks and runs the forward and backward passes.
-* A **perturbation method** (forward passes only) asks for the model's output on perturbed copies
-  of a review: ``masks`` says which features (words or tokens) each copy keeps, and ``attribute``
-  turns the outputs of those copies into one score per feature. The engine builds the copies'
-  token ids, packs copies of many reviews into batches by length, and runs them without gradients.
-
+A method belongs to one of two families, each a contract the engine runs without naming methods:
+``gradient_family.GradientMethod`` (gradients at points built from the input embeddings) and
+``perturbation_family.PerturbationMethod`` (model outputs on copies with features removed).
 Methods own their math; the engine owns batching, memory, precision and targets.
 """
 
@@ -16,10 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-import numpy as np
-import torch
+from typing import Any, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -55,14 +47,23 @@ class ParamError(ValueError):
         self.message = message
 
 
+SEED_PARAM = Param("seed", 0, "seed of the method's random draws; the same seed and text give the same scores", int)
+
+
 class Method:
-    """What every method has: names, a one-line summary, its parameters and their validation."""
+    """What every method has: names, a one-line summary, its parameters and their validation.
+
+    ``signed``: whether scores carry a direction (positive supports the target); the report colours
+    an unsigned method's scores on a one-sided scale. ``loo_reference``: the method is the
+    leave-one-out reference that faithfulness's ``taucorr_loo`` compares every method with.
+    """
 
     name: str = ""
     aliases: tuple[str, ...] = ()
     summary: str = ""
     signed: bool = True
     family: str = ""
+    loo_reference: bool = False
     params: tuple[Param, ...] = ()
 
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,66 +78,11 @@ class Method:
     def validate(self, params: Mapping[str, Any]) -> None:
         """Raise ParamError for parameters the method cannot use."""
 
-
-@dataclass(frozen=True)
-class Plan:
-    """What a gradient method needs for one run: per-point weights, and interpolation coefficients if any."""
-
-    weights: tuple[float, ...]
-    alphas: tuple[float, ...] | None = None
-    needs_baseline: bool = False
-
-
-class GradientMethod(Method):
-    """Gradients at ``n`` points per item, reduced per token and summed with the plan's weights."""
-
-    family = "gradient"
-    at_input: bool = False  # one gradient at the input itself: shares the prediction's forward pass
-
-    def plan(self, params: Mapping[str, Any]) -> Plan:
-        """Points and weights for one item."""
-        raise NotImplementedError
-
-    def points(
-        self,
-        emb: torch.Tensor,
-        base: torch.Tensor | None,
-        ks: torch.Tensor,
-        plan: Plan,
-        params: Mapping[str, Any],
-        noise_keys: list[str] | None,
-        lengths: torch.Tensor,
-    ) -> torch.Tensor:
-        """Model inputs for the rows of a chunk: ``emb``/``base`` are [R, L, H], ``ks`` the point index per row."""
-        return emb
-
-    def reduce(self, grad: torch.Tensor, emb: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
-        """Per-token scores [R, L] from the gradients at the chunk's points (fp32)."""
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """A perturbation method's answer for one (review, target): a score per feature, and extras for ``params``."""
-
-    scores: np.ndarray
-    extra: Mapping[str, Any] | None = None
-
-
-class PerturbationMethod(Method):
-    """Model outputs on perturbed copies of a review, turned into one score per feature."""
-
-    family = "perturbation"
-
-    def masks(self, n_features: int, params: Mapping[str, Any], key: str) -> np.ndarray:
-        """Boolean [copies, n_features]: True keeps a feature, False replaces it. ``key`` identifies the
-        review (its text), so randomised methods draw the same copies for it in any batch or run."""
-        raise NotImplementedError
-
-    def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping[str, Any], key: str = "") -> Attribution:
-        """Scores per feature from ``values[i]``, the explained output on copy ``masks[i]`` (float64);
-        ``key`` is the review's key given to :meth:`masks`."""
-        raise NotImplementedError
+    def window_params(self, per_window: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The ``params`` recorded for a review explained in windows, from each window's: by default
+        the first window's (a run's parameters are the same in every window); a method that records a
+        figure per explanation (a fit quality, the steps it took) says what holds for the whole review."""
+        return dict(per_window[0])
 
 
 def stable_seed(*parts: object) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-
-from saliency_cli.methods.base import GradientMethod, Plan
+from saliency_cli.methods.gradient_family import GradientMethod, Plan
 
 
 class Gradient(GradientMethod):
@@ -18,4 +16,6 @@ class Gradient(GradientMethod):
         return Plan(weights=(1.0,))
 
     def reduce(self, grad, emb, base):
+        import torch
+
         return torch.linalg.vector_norm(grad.float(), dim=-1)

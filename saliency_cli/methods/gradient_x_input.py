@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from saliency_cli.methods.base import GradientMethod, Plan
+from saliency_cli.methods.gradient_family import GradientMethod, Plan
 
 
 class GradientXInput(GradientMethod):

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from saliency_cli.methods.base import GradientMethod, Param, ParamError, Plan
+from typing import Sequence
+
+from saliency_cli.methods.base import Param, ParamError
+from saliency_cli.methods.gradient_family import GradientMethod, Plan
 
 RULES = ("gauss-legendre", "riemann-trapezoid", "riemann-middle", "riemann-left", "riemann-right")
 BASELINES = ("pad", "zero", "mask")
@@ -72,7 +75,7 @@ class IntegratedGradients(GradientMethod):
 
     def plan(self, params):
         alphas, weights = quadrature(params["rule"], int(params["steps"]))
-        return Plan(weights=weights, alphas=alphas, needs_baseline=True)
+        return Plan(weights=weights, alphas=alphas, baseline=params["baseline"])
 
     def points(self, emb, base, ks, plan, params, noise_keys, lengths):
         alpha = emb.new_tensor(plan.alphas)[ks].view(-1, 1, 1)
@@ -80,3 +83,29 @@ class IntegratedGradients(GradientMethod):
 
     def reduce(self, grad, emb, base):
         return (grad.float() * (emb.float() - base.float())).sum(-1)
+
+    def good_enough(self, params, raw, delta):
+        """Adaptive mode: the completeness gap is within ``tolerance`` of F(x) - F(baseline)."""
+        return params.get("tolerance") is None or not needs_more_steps(raw, delta, float(params["tolerance"]))
+
+    def window_params(self, per_window):
+        """Adaptive mode, a review in windows: each window's steps in ``steps_windows``, and as ``steps``
+        the most any window took (every window met the tolerance with at most that many)."""
+        if per_window[0].get("tolerance") is None:
+            return dict(per_window[0])
+        steps = [int(p["steps"]) for p in per_window]
+        return {**per_window[0], "steps": max(steps), "steps_windows": steps}
+
+    def finer(self, params):
+        """Adaptive mode: twice the steps, up to ``max_steps``; None once there or when not adaptive."""
+        if params.get("tolerance") is None or int(params["steps"]) >= int(params["max_steps"]):
+            return None
+        return {**params, "steps": min(2 * int(params["steps"]), int(params["max_steps"]))}
+
+
+def needs_more_steps(raw: Sequence[float], delta: float | None, tolerance: float) -> bool:
+    """Whether an IG completeness gap exceeds ``tolerance`` of F(x) - F(baseline)."""
+    if delta is None:
+        return False
+    change = sum(float(s) for s in raw) - delta
+    return abs(delta) > tolerance * abs(change)

@@ -26,12 +26,14 @@ for long reviews or fine rankings.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from saliency_cli.methods.base import Attribution, Param, ParamError, PerturbationMethod, stable_seed
-from saliency_cli.methods.occlusion import BASELINE_PARAM, FEATURES_PARAM, check_perturbation_params
+from saliency_cli.methods.base import SEED_PARAM, Param, ParamError, stable_seed
+from saliency_cli.methods.perturbation_family import (
+    BASELINE_PARAM, FEATURES_PARAM, Attribution, PerturbationMethod, check_perturbation_params,
+)
 
 KERNEL_WIDTH = 25.0  # lime's LimeTextExplainer default, on cosine distances x 100
 RIDGE_ALPHA = 1.0  # lime's default regressor: sklearn Ridge(alpha=1, fit_intercept=True)
@@ -45,7 +47,7 @@ class Lime(PerturbationMethod):
         BASELINE_PARAM,
         FEATURES_PARAM,
         Param("samples", 500, "copies per review, the review itself included (lime's default is 5000)", int),
-        Param("seed", 0, "seed of the sampled copies; same seed and text give the same scores", int),
+        SEED_PARAM,
     )
 
     def validate(self, params):
@@ -69,6 +71,12 @@ class Lime(PerturbationMethod):
     def attribute(self, masks: np.ndarray, values: np.ndarray, params: Mapping, key: str = "") -> Attribution:
         coef, r2 = ridge_fit(np.asarray(masks, dtype=np.float64), np.asarray(values, dtype=np.float64))
         return Attribution(coef, {"r2": r2})
+
+    def window_params(self, per_window: Sequence[Mapping]) -> dict:
+        """A review explained in windows has one fit per window: each one's R^2 in ``r2_windows``, and
+        as ``r2`` the worst of them (a review is fitted no better than its worst window)."""
+        r2s = [float(p["r2"]) for p in per_window]
+        return {**per_window[0], "r2": min(r2s), "r2_windows": r2s}
 
 
 def kernel_weights(masks: np.ndarray) -> np.ndarray:

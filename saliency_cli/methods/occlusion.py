@@ -9,36 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from saliency_cli.methods.base import Attribution, Param, ParamError, PerturbationMethod
-
-REPLACEMENTS = ("mask", "pad", "unk", "delete")
-FEATURES = ("word", "token")
-
-
-def check_perturbation_params(params) -> None:
-    """The replacement rule and the feature unit shared by every perturbation method."""
-    if params.get("baseline") is not None and params["baseline"] not in REPLACEMENTS:
-        raise ParamError(
-            "baseline", f"unknown baseline {params['baseline']!r} for perturbation methods; choose from {', '.join(REPLACEMENTS)}"
-        )
-    if params["features"] not in FEATURES:
-        raise ParamError("features", f"unknown features {params['features']!r}; choose from {', '.join(FEATURES)}")
-
-
-BASELINE_PARAM = Param(
-    "baseline", None, "mask|pad|unk|delete: what a removed feature becomes (default: the mask token, else unk, else pad)"
-)
-FEATURES_PARAM = Param("features", "word", "word|token: the unit that is removed (all sub-words of a word together)")
+from saliency_cli.methods.perturbation_family import BASELINE_PARAM, FEATURES_PARAM, Attribution, PerturbationMethod
 
 
 class Occlusion(PerturbationMethod):
     name = "occlusion"
     aliases = ("loo",)
     summary = "F(x) minus F(x with one word replaced), for every word (signed leave-one-out)"
+    loo_reference = True  # faithfulness's taucorr_loo compares every method with occlusion's words
     params = (BASELINE_PARAM, FEATURES_PARAM)
-
-    def validate(self, params):
-        check_perturbation_params(params)
 
     def masks(self, n_features, params, key):
         # Row 0 keeps everything (F(x)); row 1 + i drops feature i.

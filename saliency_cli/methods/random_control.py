@@ -12,8 +12,8 @@ from typing import Mapping
 
 import numpy as np
 
-from saliency_cli.methods.base import Attribution, Param, PerturbationMethod, stable_seed
-from saliency_cli.methods.occlusion import FEATURES_PARAM, check_perturbation_params
+from saliency_cli.methods.base import SEED_PARAM, stable_seed
+from saliency_cli.methods.perturbation_family import FEATURES_PARAM, Attribution, PerturbationMethod
 
 
 class RandomControl(PerturbationMethod):
@@ -23,11 +23,8 @@ class RandomControl(PerturbationMethod):
     family = "control"
     params = (
         FEATURES_PARAM,
-        Param("seed", 0, "seed of the random scores; same seed and text give the same scores", int),
+        SEED_PARAM,
     )
-
-    def validate(self, params):
-        check_perturbation_params(params)
 
     def masks(self, n_features: int, params: Mapping, key: str) -> np.ndarray:
         return np.zeros((0, n_features), dtype=bool)  # no copies: the scores need no model output

@@ -10,9 +10,8 @@ scores alone or in any batch.
 
 from __future__ import annotations
 
-import torch
-
-from saliency_cli.methods.base import GradientMethod, Param, ParamError, Plan, stable_seed
+from saliency_cli.methods.base import SEED_PARAM, Param, ParamError, stable_seed
+from saliency_cli.methods.gradient_family import GradientMethod, Plan
 
 
 class SmoothGrad(GradientMethod):
@@ -22,7 +21,7 @@ class SmoothGrad(GradientMethod):
     params = (
         Param("samples", 20, "noisy copies per review and target", int),
         Param("noise", 0.1, "noise std relative to the review's embedding range (max - min)", float),
-        Param("seed", 0, "seed of the noise; same seed and text give the same scores", int),
+        SEED_PARAM,
     )
 
     def validate(self, params):
@@ -36,6 +35,8 @@ class SmoothGrad(GradientMethod):
         return Plan(weights=(1.0 / n,) * n)
 
     def points(self, emb, base, ks, plan, params, noise_keys, lengths):
+        import torch
+
         noisy = emb.clone()
         hidden = emb.shape[-1]
         for r in range(emb.shape[0]):

@@ -166,7 +166,7 @@ def test_perturbed_delete_drops_tokens_and_keeps_special_ones(lm):
     keep = np.array([True, False, True])
     c = forward.Copies(enc, feats, keep[None], "delete")
     ids, types = forward.perturbed(lm, c, keep)
-    assert len(ids) == enc.length - len(feats[1]) == enc.length - 4
+    assert len(ids) == enc.length - len(feats[1]) == enc.length - 5
     assert ids == [t for p, t in enumerate(enc.input_ids) if p not in feats[1]]
     assert types is None and enc.token_type_ids is None  # this tokenizer gives no token types
     assert ids[0] == lm.tokenizer.cls_token_id and ids[-1] == lm.tokenizer.sep_token_id
@@ -191,7 +191,7 @@ def test_perturbed_replacement_keeps_the_length(lm, kind):
 def test_word_features_group_sub_word_tokens_and_skip_special_tokens(lm):
     enc = encoded(lm, SUBWORDS)
     assert enc.length == 23 and enc.special[0] and enc.special[-1]
-    assert features(enc, "word") == [list(range(1, 11)), list(range(11, 15)), list(range(15, 22))]
+    assert features(enc, "word") == [list(range(1, 11)), list(range(11, 16)), list(range(16, 22))]
     assert features(enc, "token") == [[p] for p in range(1, 22)]
     for text in TEXTS + ["isn't it the worst? it's fine, 100% sure :)"]:
         enc = encoded(lm, text)
@@ -235,7 +235,7 @@ def _scores(outcome: Outcome) -> dict[tuple[str, int], list[float]]:
 
 
 def test_explain_batch_keeps_input_order_and_passes_row_errors_through(lm):
-    settings = make_settings(["grad", "occlusion", "ig"], options={"steps": 4}, targets=["all"], attribute="logit")
+    settings = make_settings(["grad", "occlusion", "ig"], options={"steps": 4}, target=["all"], attribute="logit")
     ctx = prepare(lm, settings)
     assert [(r.method.name, r.params["baseline"]) for r in ctx.settings.methods if "baseline" in r.params] == [
         ("occlusion", "mask"), ("integrated-gradients", "pad")]

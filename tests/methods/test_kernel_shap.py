@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from saliency_cli.cli import app
 from saliency_cli.methods import get_method
-from saliency_cli.methods import kernel_shap
+from saliency_cli.methods import kernel_shap, shapley_kriging
 from saliency_cli.methods.kernel_shap import KernelShap
-from saliency_cli.pipeline import explain_reviews
-from saliency_cli.readers import texts_to_reviews
+from saliency_cli.runners.local import explain_reviews
+from saliency_cli.inputs import texts_to_reviews
 from saliency_cli.settings import SettingError, make_settings
 from tests.factories import assert_batch_invariant, method_rows
 
@@ -115,7 +115,7 @@ def lm(sharp_lm):
 @pytest.mark.parametrize("attribute,baseline", [("probability", "mask"), ("logit", "mask"), ("logit", "delete")])
 def test_exact_shapley_values_when_every_coalition_fits(lm, attribute, baseline):
     replacement = None if baseline == "delete" else lm.tokenizer.mask_token_id
-    settings = make_settings(["kernel-shap"], options={"baseline": baseline}, targets=["all"], attribute=attribute)
+    settings = make_settings(["kernel-shap"], options={"baseline": baseline}, target=["all"], attribute=attribute)
     ex = explain_reviews(lm, reviews(SHORT), settings)  # the default samples >= 2**6: every coalition
     assert len(ex) == len(SHORT) * 3
     games = {e.text: coalition_values(lm, e.text, attribute, replacement) for e in ex}
@@ -132,7 +132,7 @@ def test_exact_shapley_values_when_every_coalition_fits(lm, attribute, baseline)
     assert max(abs(w.score) for e in ex for w in e.words) > 0.02  # far from zero: the comparison means something
     # exact values: any seed, and 2**M samples are enough
     again = explain_reviews(lm, reviews(SHORT[:1]), make_settings(
-        ["shap"], options={"baseline": baseline, "seed": 7, "samples": 64}, targets=["all"], attribute=attribute))
+        ["shap"], options={"baseline": baseline, "seed": 7, "samples": 64}, target=["all"], attribute=attribute))
     for e, first in zip(again, ex[:3]):
         assert [w.score for w in e.words] == pytest.approx([w.score for w in first.words], abs=TOL[attribute])
 
@@ -232,7 +232,7 @@ def test_accuracy_on_a_small_fixed_game_beats_the_previous_estimator():
 
 
 def test_efficiency_end_to_end_when_sampling(lm):
-    settings = make_settings(["kernel-shap"], options={"samples": 60}, targets=["all"], attribute="logit")
+    settings = make_settings(["kernel-shap"], options={"samples": 60}, target=["all"], attribute="logit")
     ex = explain_reviews(lm, reviews(LONGER), settings)
     changes = []
     for e in ex:
@@ -301,12 +301,12 @@ def test_coalitions_without_their_complement_fall_back_to_the_regression():
     f = game(m, 9)
     every = METHOD.masks(m, {"samples": 64, "seed": 0}, "k")
     exact = METHOD.attribute(every, f(every), {}).scores
-    assert exact == pytest.approx(kernel_shap.regression(every[2:], f(every[2:]) - f(every[1:2]), exact.sum()),
+    assert exact == pytest.approx(shapley_kriging.regression(every[2:], f(every[2:]) - f(every[1:2]), exact.sum()),
                                   abs=1e-9)
     odd = every[:40]  # some pairs broken
     scores = METHOD.attribute(odd, f(odd), {}).scores
     inner = odd[2:]
-    assert scores == pytest.approx(kernel_shap.regression(inner, f(inner) - f(odd[1:2]), exact.sum()), abs=1e-12)
+    assert scores == pytest.approx(shapley_kriging.regression(inner, f(inner) - f(odd[1:2]), exact.sum()), abs=1e-12)
     assert abs(scores.sum() - exact.sum()) < 1e-9
 
 

@@ -12,8 +12,8 @@ from saliency_cli.cli import app
 from saliency_cli.methods import get_method
 from saliency_cli.methods.base import stable_seed
 from saliency_cli.methods.lime import Lime
-from saliency_cli.pipeline import explain_reviews
-from saliency_cli.readers import texts_to_reviews
+from saliency_cli.runners.local import explain_reviews
+from saliency_cli.inputs import texts_to_reviews
 from saliency_cli.settings import SettingError, make_settings
 from tests.factories import assert_batch_invariant, method_rows
 
@@ -136,7 +136,7 @@ def test_equals_lime_text_explainer_on_the_model(lm, baseline, texts):
 
 
 def test_r2_is_recorded_per_target_within_0_and_1(lm):
-    ex = explain_reviews(lm, reviews(TEXTS + PLAIN), make_settings(["lime"], targets=["all"], attribute="logit"))
+    ex = explain_reviews(lm, reviews(TEXTS + PLAIN), make_settings(["lime"], target=["all"], attribute="logit"))
     assert len(ex) == 6 * 3
     r2 = [e.params["r2"] for e in ex]
     assert all(0.0 <= r <= 1.0 for r in r2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from saliency_cli.methods import get_method
-from saliency_cli.pipeline import explain_reviews
-from saliency_cli.readers import texts_to_reviews
+from saliency_cli.runners.local import explain_reviews
+from saliency_cli.inputs import texts_to_reviews
 from saliency_cli.settings import make_settings
 
 TEXTS = ["Great phone, terrible battery.", "unbelievably awesome xylophone", "Works as described."]

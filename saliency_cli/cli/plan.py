@@ -1,0 +1,65 @@
+"""From a command's option values to what a run needs, every user error found before any work:
+settings, the input, the model to load, the outputs checked; shared by ``explain`` and ``evaluate``."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from saliency_cli.inputs import InputSpec, stdin_is_piped
+from saliency_cli.options import INPUT, MODEL, OPTIONS, SETTINGS, destined
+from saliency_cli.outputs.formats import output_format
+from saliency_cli.outputs.paths import OutputError, check_writable, is_stdout
+from saliency_cli.settings import Settings, make_settings
+
+
+def run_settings(values: Mapping[str, Any], **fixed: Any) -> Settings:
+    """The engine's settings from the option values (``fixed`` overrides some, e.g. evaluate's faithfulness)."""
+    chosen = {o.name: values.get(o.name) for o in OPTIONS if o.to == SETTINGS}
+    chosen.update(fixed)
+    return make_settings(chosen.pop("methods"), options=values.get("method_options"), **chosen)
+
+
+def input_spec(values: Mapping[str, Any]) -> InputSpec:
+    """Where the reviews come from: TEXT arguments, ``--input`` (``-``: stdin), or piped stdin."""
+    texts = list(values.get("texts") or ())
+    path = values.get("input")
+    if texts and path is not None:
+        raise ValueError("give review TEXT arguments or --input, not both")
+    if texts == ["-"] or (not texts and path is None and stdin_is_piped()):
+        texts, path = [], "-"
+    fields = destined({**values, "input": path, "texts": tuple(texts)}, INPUT)
+    return InputSpec(**fields)
+
+
+def model_spec(values: Mapping[str, Any], device: str | None = None) -> Any:
+    """How to load the model (a ``model.ModelSpec``); ``device`` overrides ``--device`` (the Ray driver
+    checks on its CPU). torch is imported here, not when the CLI starts: report and summarize need none."""
+    from saliency_cli.model import ModelSpec
+
+    fields = destined(values, MODEL)
+    if device is not None:
+        fields["device"] = device
+    return ModelSpec(**fields)
+
+
+def check_outputs(outputs: list[str], errors: str | None, html: str | None, fmt: str | None = None,
+                  faithfulness: bool = False) -> None:
+    """Every output path writable and of a format the tool writes, at most one of them on stdout,
+    before the model loads. CSV is refused with ``faithfulness``: its rows have no place for the
+    metrics, which would be computed and then dropped."""
+    if html is not None and is_stdout(html) and any(is_stdout(o) for o in outputs):
+        raise OutputError("--html - writes the report to stdout: send the results elsewhere with -o FILE")
+    for path in outputs:
+        if output_format(path, fmt) == "csv" and faithfulness:
+            raise OutputError("--faithfulness: CSV has no columns for the faithfulness metrics; "
+                              "write JSONL (-o FILE.jsonl), or drop --faithfulness")
+    for path in [*outputs, errors]:
+        if path is not None:
+            check_writable(path)
+    if html is not None:
+        check_writable(html, "HTML report")
+
+
+def rows_left(rows: int | None, done: set[str]) -> int | None:
+    """The rows a run has left to explain: the input's (None: unknown), less those --resume found done."""
+    return None if rows is None else max(0, rows - len(done))

@@ -1,0 +1,89 @@
+"""Line formats: plain text (one review a line) and JSONL (one object a line), read line by line."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from itertools import chain
+from typing import IO, Iterator
+
+from saliency_cli.inputs.rows import IdTracker, decode, make_review, with_extras
+from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec
+from saliency_cli.records import Review, RowError
+
+
+def read_text(stream: IO[bytes], encoding: str, ids: IdTracker) -> Iterator[Review | RowError]:
+    for row, raw in enumerate(stream, start=1):
+        if row == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
+        line = decode(raw.rstrip(b"\r\n"), encoding, row)
+        if isinstance(line, RowError):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        yield make_review(line, str(row), row, ids, "text")
+
+
+def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker,
+               seen: set[str] | None = None) -> Iterator[Review | RowError]:
+    """One review per JSON object. The ids: ``--id-field``'s key, else the key ``id`` when the first
+    object has one (``--row-ids`` turns that off), else the line number. With a label or rationale
+    field, the keys of every object go to ``seen``."""
+    id_field = spec.id_field
+    decided = id_field is not None or spec.row_ids
+    extras = spec.label_field is not None or spec.rationale_field is not None
+    for row, raw in enumerate(stream, start=1):
+        if row == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
+        line = decode(raw.rstrip(b"\r\n"), encoding, row)
+        if isinstance(line, RowError):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:  # the column within the line, counted from 1
+            yield RowError(row, None, f"malformed JSON: {exc.msg} (line {row}, column {exc.colno})")
+            continue
+        if not isinstance(obj, dict):
+            yield RowError(row, None, f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        if not decided:
+            id_field, decided = (DEFAULT_ID if DEFAULT_ID in obj else None), True
+        rid = str(row)
+        if id_field is not None:
+            if obj.get(id_field) is None:
+                yield RowError(row, None, f"the id field {id_field!r} is missing or null")
+                continue
+            rid = str(obj[id_field])
+        if spec.text_field not in obj:
+            yield RowError(row, rid, f"the text field {spec.text_field!r} is missing; fields here: {', '.join(obj)}")
+            continue
+        if extras and seen is not None:
+            seen.update(obj)
+        yield with_extras(make_review(obj[spec.text_field], rid, row, ids, spec.text_field), spec, obj.get)
+
+
+def check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe: int = 100,
+                      seen: set[str] | None = None) -> Iterator[Review | RowError]:
+    """If none of the first ``probe`` JSON objects has the text field, the field name is wrong: fail now.
+    Likewise a label or rationale key that none of them has (``seen``, filled by ``read_jsonl``)."""
+    wanted = {f for f in (spec.label_field, spec.rationale_field) if f is not None}
+    buffered: list[Review | RowError] = []
+    for item in items:
+        buffered.append(item)
+        if (isinstance(item, Review) and wanted <= (seen or set())) or len(buffered) >= probe:
+            break
+    missing = [b for b in buffered if isinstance(b, RowError) and "is missing; fields here:" in b.error]
+    if missing and not any(isinstance(b, Review) for b in buffered):
+        fields = missing[0].error.split("fields here:", 1)[1].strip()
+        raise InputError(f"field {spec.text_field!r} not found in the JSON objects; available fields: {fields}")
+    absent = sorted(wanted - (seen or set()))
+    if absent and any(isinstance(b, Review) for b in buffered):
+        flag = "--label-field" if absent[0] == spec.label_field else "--rationale-field"
+        raise InputError(f"{flag}: key {absent[0]!r} is in none of the first {len(buffered)} JSON objects; "
+                         f"keys there: {', '.join(sorted(seen or ()))}")
+    return chain(buffered, items)
+
