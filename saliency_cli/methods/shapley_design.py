@@ -18,6 +18,7 @@ POOL_SIZE = 4096  # candidate pairs the design rule chooses from (at least)
 POOL_PER_PAIR = 4  # ... and at least this many per pair it chooses
 GREEDY_PAIRS = 512  # pairs chosen by the design rule; later pairs are drawn at random
 POOL_PAIRS = 1 << 16  # strata of up to this many pairs are sampled from their list (large budgets)
+DESIGNS_KEPT = 512  # designs kept per process, one per (words, samples): a corpus of mixed lengths reuses them
 
 
 def pair_strata(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,8 +67,20 @@ def candidate_pool(m: int, count: int, rng: np.random.Generator) -> np.ndarray:
     return rows[rng.permutation(len(rows))[:count]]
 
 
-@lru_cache(maxsize=64)
 def design(m: int, pairs: int) -> np.ndarray:
+    """``greedy_design(m, pairs)``, computed once per process and kept bit-packed (8x smaller)."""
+    return np.unpackbits(packed_design(m, pairs), axis=1, count=m).astype(bool)
+
+
+@lru_cache(maxsize=DESIGNS_KEPT)
+def packed_design(m: int, pairs: int) -> np.ndarray:
+    """``greedy_design``'s rows as ``np.packbits`` bytes, read-only (shared by every caller)."""
+    rows = np.packbits(greedy_design(m, pairs), axis=1)
+    rows.flags.writeable = False
+    return rows
+
+
+def greedy_design(m: int, pairs: int) -> np.ndarray:
     """``pairs`` distinct coalitions (one of each complementary pair) for ``m`` features: the first
     ``GREEDY_PAIRS`` chosen one by one from a pool of candidates, each the one that lowers the total
     posterior variance of the Shapley values the most (their prior covariances are updated as pairs are

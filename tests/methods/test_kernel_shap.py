@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from saliency_cli.cli import app
 from saliency_cli.methods import get_method
-from saliency_cli.methods import kernel_shap, shapley_kriging
+from saliency_cli.methods import kernel_shap, shapley_design, shapley_kriging
 from saliency_cli.methods.kernel_shap import KernelShap
 from saliency_cli.runners.local import explain_reviews
 from saliency_cli.inputs import texts_to_reviews
@@ -260,6 +260,17 @@ def test_coalitions_are_distinct_complementary_pairs_within_the_budget(m, sample
     assert not np.array_equal(other, masks)
     assert sorted(map(int, masks.sum(1))) == sorted(map(int, other.sum(1)))
     assert np.array_equal(np.sort(masks.sum(0)), np.sort(other.sum(0)))
+
+
+def test_the_design_is_built_once_per_length_and_budget():
+    """Reviews of one length share the design (computed once per process); callers get their own copy."""
+    shapley_design.packed_design.cache_clear()
+    firsts = [METHOD.masks(13, {"samples": 70, "seed": 0}, key) for key in ("one", "two", "three")]
+    info = shapley_design.packed_design.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    firsts[0][:] = False  # a caller changing its rows changes no one else's
+    assert np.array_equal(METHOD.masks(13, {"samples": 70, "seed": 0}, "two"), firsts[1])
+    assert METHOD.masks(13, {"samples": 70, "seed": 0}, "one")[2:].any()
 
 
 def test_large_budgets_are_stratified_by_size():
