@@ -23,6 +23,8 @@ forward path (``benchmarks.shapley_games``), i.e. exactly what ``kernel-shap`` r
   15-16-word reviews, against exact values: regression 0.002-0.013, kriging 0.0001-0.0015 relative
   error). ``--reference-check N`` computes both again from other coalitions for N long reviews: their
   differences show each reference's own error.
+``--long-measured N`` measures only the first N of those long reviews (the ones a full run starts with):
+a shorter run on the same reviews.
 
 Values are cached on disk (``--cache``), so a second run costs no model evaluations.
 
@@ -272,10 +274,11 @@ def short_cases(source: Any, texts: list[str], words: range, per_length: int, ca
 
 
 def long_cases(source: Any, texts: list[str], words: range, count: int, cache: Path, samples: int,
-               log) -> list[Case]:
+               log, measured: int | None = None) -> list[Case]:
+    """The ``count`` long reviews spread over ``words`` (the first ``measured`` of them, if given)."""
     encs = [e for e in source.encodings(texts) if not e.dropped and source.word_count(e) in words]
     cases = []
-    for enc in spread(encs, count, source.word_count):
+    for enc in spread(encs, count, source.word_count)[:measured]:
         game = source.game(enc, cache)
         start, before = time.perf_counter(), game.model_evaluations
         kriged, regressed = references(game, samples, REFERENCE_SEED)
@@ -322,7 +325,7 @@ def measure(cases: list[Case], estimators: Sequence[str], budgets: Sequence[int]
                     rows.append(row)
         if game.model_evaluations > start_evals:
             game.save()
-            log(f"  {case.kind} review {n} ({game.m} words): {game.model_evaluations - start_evals} new coalitions run")
+        log(f"  {case.kind} review {n} ({game.m} words) measured: {game.model_evaluations - start_evals} new coalitions run")
     return rows
 
 
@@ -437,6 +440,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--per-length", type=int, default=3, help="short reviews per word count")
     ap.add_argument("--long-words", default="30-60", help="word counts of the long reviews")
     ap.add_argument("--long", type=int, default=6, help="long reviews (0: none)")
+    ap.add_argument("--long-measured", type=int,
+                    help="measure only the first N of the --long reviews (the same reviews a full run starts with)")
     ap.add_argument("--reference-samples", type=int, default=20000, help="coalitions of the long reviews' reference")
     ap.add_argument("--reference-check", type=int, default=2,
                     help="long reviews whose reference is computed twice (another seed) to measure its own error")
@@ -480,7 +485,8 @@ def main(argv: list[str] | None = None) -> dict:
     cases = short_cases(source, short_texts, word_range(args.short_words), args.per_length, cache, log)
     if args.long:
         long_texts = [r.text for r in corpus.load_corpus("long", 100000, path=args.long_file)]
-        cases += long_cases(source, long_texts, word_range(args.long_words), args.long, cache, args.reference_samples, log)
+        cases += long_cases(source, long_texts, word_range(args.long_words), args.long, cache, args.reference_samples, log,
+                            args.long_measured)
     log(f"{sum(c.kind == 'short' for c in cases)} short and {sum(c.kind == 'long' for c in cases)} long reviews; "
         f"budgets {budgets}, {args.seeds} seeds")
 
@@ -530,6 +536,7 @@ def main(argv: list[str] | None = None) -> dict:
         "model": source.lm.name, "baseline": source.baseline, "attribute": source.settings.attribute,
         "budgets": budgets, "seeds": args.seeds, "estimators": estimators,
         "short_words": args.short_words, "per_length": args.per_length, "long_words": args.long_words,
+        "long_measured": args.long_measured,
         "reference_samples": args.reference_samples, "reference_seed": REFERENCE_SEED, "reference_check": check,
         "reviews": [{"kind": c.kind, "words": c.game.m, "label": c.game.label, "text": c.game.text} for c in cases],
         "summary": summary, "summary_long_regression_reference": alternative.get("long"),

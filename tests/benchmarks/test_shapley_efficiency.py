@@ -20,7 +20,8 @@ from benchmarks.kernel_shap_before import KernelShapBefore, Schedule  # noqa: E4
 from benchmarks.shapley_games import Game, codes_of, masks_of, shapley_from_table  # noqa: E402
 
 SHORT = ["Great phone, terrible battery.", "Works as described.", "The screen is bright and the sound is excellent."]
-LONG = ["Not buying it any sooner! Other brands do a much better job", "Awful customer service; they never answered."]
+LONG = ["Not buying it any sooner! Other brands do a much better job", "Awful customer service; they never answered.",
+        "The battery died after two days and the seller never wrote back to me"]
 
 
 def write(path, texts):
@@ -32,13 +33,15 @@ def test_benchmark_on_the_tiny_model(tmp_path, bert_dir):
     out, plot = tmp_path / "shapley.json", tmp_path / "shapley.svg"
     argv = ["--model", str(bert_dir), "--short-file", write(tmp_path / "s.jsonl", SHORT),
             "--long-file", write(tmp_path / "l.jsonl", LONG), "--short-words", "3-6", "--per-length", "1",
-            "--long-words", "10-14", "--long", "1", "--reference-samples", "200", "--reference-check", "1",
+            "--long-words", "10-14", "--long", "2", "--long-measured", "1", "--reference-samples", "200", "--reference-check", "1",
             "--budgets", "8,16,32", "--seeds", "2", "--rule-words", "6", "--rule-budgets", "8,16,64", "--rule-seeds", "2",
             "--cache", str(tmp_path / "cache"), "--out", str(out), "--plot", str(plot)]
     report = bench.main(argv)
     assert json.loads(out.read_text())["summary"].keys() == {"short", "long"}
     kinds = {r["kind"]: r["words"] for r in report["reviews"]}
     assert kinds.keys() == {"short", "long"} and 10 <= kinds["long"] <= 14
+    # --long-measured 1: the first of the two long reviews in range, only
+    assert [r["text"] for r in report["reviews"] if r["kind"] == "long"] == [LONG[0]] and report["long_measured"] == 1
     for kind, part in report["summary"].items():
         for name in bench.ESTIMATORS:
             for budget in (8, 16, 32):
