@@ -32,7 +32,7 @@ class TerminalProgress:
 
 
 class LogProgress:
-    """Plain progress lines for a log: rows done (of the total when known), rows/s, elapsed."""
+    """Plain progress lines for a log: rows written (of the total when known), share of the work done, rows/s, elapsed."""
 
     def __init__(self, say: Callable[[str], None], expected: int | None, clock: Callable[[], float] = time.monotonic):
         self.say, self.expected, self.clock = say, expected, clock
@@ -48,8 +48,9 @@ class LogProgress:
 
     def line(self, rows: float, within: float, now: float) -> str:
         elapsed = now - self.start
-        done = f"{int(rows):,}/{self.expected:,} rows ({100 * (rows + within) / self.expected:.0f}%)" if self.expected \
-            else f"{int(rows):,} rows"
+        # the share of the work counts the batch in progress, floored: 100% only once every row is written
+        done = f"{int(rows):,}/{self.expected:,} rows written, {int(100 * (rows + within) / self.expected)}% of the work" \
+            if self.expected else f"{int(rows):,} rows written"
         rate = f"{rows / elapsed:.3g} rows/s" if elapsed > 0 and rows else "-- rows/s"
         return f"progress: {done}, {rate}, {timedelta(seconds=int(elapsed))} elapsed"
 

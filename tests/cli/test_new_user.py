@@ -102,7 +102,7 @@ def test_logs_get_progress_lines_and_unwrapped_tables(tmp_path, bert_dir):
     res = run("explain", "-i", src, "--model", bert_dir, "--method", "grad", "-b", "2", "-o", tmp_path / "o.jsonl")
     assert res.exit_code == 0, res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("progress:")]
-    assert lines[0].startswith("progress: 2/20 rows (10%),") and lines[-1].startswith("progress: 20/20 rows (100%),")
+    assert lines[0].startswith("progress: 2/20 rows written, 10% of the work,") and lines[-1].startswith("progress: 20/20 rows written, 100% of the work,")
     assert len(lines) == 10 and all(re.search(r"rows/s, \d+:\d\d:\d\d elapsed$", line) for line in lines)
     quiet = run("explain", "-i", src, "--model", bert_dir, "--method", "grad", "-q", "-o", tmp_path / "q.jsonl")
     assert "progress:" not in quiet.stderr

@@ -47,8 +47,8 @@ def test_log_lines_every_tenth_of_the_rows_and_every_thirty_seconds():
     for rows in range(1, 200):  # within the first 30 s: a line at each tenth only
         clock.now += 0.125
         log.update(rows, 0.0)
-    assert [line.split(",")[0] for line in lines] == [f"progress: {n}/200 rows ({n // 2}%)" for n in range(20, 200, 20)]
-    assert lines[0] == "progress: 20/200 rows (10%), 8 rows/s, 0:00:02 elapsed"
+    assert [line.split(",")[0] for line in lines] == [f"progress: {n}/200 rows written" for n in range(20, 200, 20)]
+    assert lines[0] == "progress: 20/200 rows written, 10% of the work, 8 rows/s, 0:00:02 elapsed"
     lines.clear()
     log = LogProgress(lines.append, None, clock)  # the number of rows unknown (stdin): by time only
     log.update(5, 0.0)
@@ -57,7 +57,7 @@ def test_log_lines_every_tenth_of_the_rows_and_every_thirty_seconds():
     assert lines == []
     clock.now += 1
     log.update(7, 0.0)
-    assert lines == [f"progress: 7 rows, {7 / LOG_EVERY_S:.3g} rows/s, 0:00:30 elapsed"]
+    assert lines == [f"progress: 7 rows written, {7 / LOG_EVERY_S:.3g} rows/s, 0:00:30 elapsed"]
 
 
 def test_a_batch_in_progress_counts_in_the_log_percentage():
@@ -65,7 +65,7 @@ def test_a_batch_in_progress_counts_in_the_log_percentage():
     log = LogProgress(lines.append, 15, clock)
     clock.now += LOG_EVERY_S
     log.update(0, 6.0)  # one batch of 15 rows, 40 % of its work done
-    assert lines == ["progress: 0/15 rows (40%), -- rows/s, 0:00:30 elapsed"]
+    assert lines == ["progress: 0/15 rows written, 40% of the work, -- rows/s, 0:00:30 elapsed"]
 
 
 def test_the_local_runner_reports_work_within_a_batch(tiny_lm):
@@ -79,3 +79,14 @@ def test_the_local_runner_reports_work_within_a_batch(tiny_lm):
     assert len(within) > 3 and told[-1] == 0.0  # several steps within the one batch, then cleared
     assert within == sorted(within) and 0 < within[0] and within[-1] < 8  # rows' worth, never the whole batch
     assert within[-1] > 4  # the estimate is of the right size: most of the batch is counted before it ends
+
+
+def test_the_share_of_the_work_reads_100_percent_only_when_every_row_is_written():
+    lines, clock = [], Clock()
+    log = LogProgress(lines.append, 200, clock)
+    clock.now += LOG_EVERY_S
+    log.update(192, 7.99)  # the last batch all but done: 99.995 % of the work
+    assert lines[-1].startswith("progress: 192/200 rows written, 99% of the work,")
+    clock.now += 1
+    log.update(200, 0.0)
+    assert lines[-1].startswith("progress: 200/200 rows written, 100% of the work,")
