@@ -49,11 +49,11 @@ regression returns the exact Shapley values.
 predicted label's probability; mean relative L2 error / mean Spearman against exact Shapley values,
 24 reviews of 9-16 words x 3 seeds): 64 samples 0.126 / 0.948, 128: 0.071 / 0.976, 256: 0.035 /
 0.990, 512: 0.016 / 0.997. shap's KernelExplainer needs 4.6x (at 64) and 4.5x (at 128) the
-evaluations for the same error, Captum's KernelShap about 12x and 20x. One 53-word review against a
-20,000-coalition reference: 128: 0.387 / 0.858, 512: 0.169 / 0.960 (shap 5.0x / 5.4x, Captum about
-21x / 27x). **Default samples 128**: the smallest budget whose mean Spearman against exact values on
+evaluations for the same error, Captum's KernelShap about 12x and 20x. Two reviews of 48 and 53 words
+against 20,000-coalition references: 128: 0.383 / 0.868, 512: 0.170 / 0.959 (shap 3.8x / 3.8x,
+Captum 11.7x / about 13.5x). **Default samples 128**: the smallest budget whose mean Spearman against exact values on
 16-word reviews reaches 0.95 (0.953, mean error 0.188); raise it for long reviews (512 for Spearman
-0.96 at 53 words).
+0.96 at 48-53 words).
 """
 
 from __future__ import annotations
