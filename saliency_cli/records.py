@@ -32,14 +32,17 @@ class Review:
 
 @dataclass(frozen=True)
 class RowError:
-    """A row that could not be explained; reported with its row number, id (if known) and reason."""
+    """A row that could not be explained; reported with its row number, id (if known) and reason, and
+    the file it was read from (``source``) when the reviews came from files."""
 
     row: int
     id: str | None
     error: str
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "id": self.id, "error": self.error}
+        head = {} if self.source is None else {"source": self.source}
+        return {**head, "row": self.row, "id": self.id, "error": self.error}
 
 
 def first_line(exc: BaseException) -> str:
@@ -125,6 +128,7 @@ class Explanation:
     row: int | None = None
     windows: int = 1
     faithfulness: Mapping[str, Any] | None = None  # --faithfulness only (README, "Output schema")
+    source: str | None = None  # the input file, relative to the folder or glob given (None: arguments, stdin)
     label: str | None = None  # the user's own label (--label-field); written only when ``labelled``
     labelled: bool = False
     plausibility: Mapping[str, Any] | None = None  # evaluate --rationale-field only
@@ -134,6 +138,7 @@ class Explanation:
         out = {
             "schema": SCHEMA_VERSION,
             "id": self.id,
+            "source": self.source,
             "row": self.row,
             "text": self.text,
             "model": self.model,
@@ -166,6 +171,7 @@ class Explanation:
         return cls(
             id=str(d["id"]),
             row=d.get("row"),
+            source=d.get("source"),
             text=d["text"],
             model=d["model"],
             method=d["method"],
@@ -203,6 +209,15 @@ class Outcome:
     explanations: Sequence[Explanation] = ()
     truncated: bool = False
     written: tuple[str, int] | None = None
+
+
+Key = tuple[str | None, str]  # (source, id): a review of one file (ids are unique within a file)
+
+
+def is_done(done: "set[Key] | frozenset[Key]", source: str | None, rid: str) -> bool:
+    """Whether ``--resume`` found the review (source, id) finished. A record without a source (written
+    before records had one, or of reviews given as arguments or on stdin) stands for its id in any file."""
+    return (source, rid) in done or (None, rid) in done
 
 
 # How a run ended, as every sink is told: every row was read (or --fail-fast stopped it), a stop was

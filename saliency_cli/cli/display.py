@@ -47,16 +47,18 @@ class RunDisplay:
                       "each record gives the reason", markup=False)
 
     def row_error(self, row_error: RowError) -> None:
-        where = f"row {row_error.row}" + (f" (id {row_error.id})" if row_error.id not in (None, str(row_error.row)) else "")
+        where = f"row {row_error.row}" + (f" of {row_error.source}" if row_error.source else "") + \
+            (f" (id {row_error.id})" if row_error.id not in (None, str(row_error.row)) else "")
         err.print(f"skipped {where}: {row_error.error}", markup=False)
 
     def outcome(self, outcome: Outcome) -> None:
         if outcome.truncated and not self.warned_truncation:
             self.warned_truncation = True
-            dropped = outcome.explanations[0].dropped_tokens if outcome.explanations else 0
+            where = f"row {outcome.review.row}" + (f" of {outcome.review.source}" if outcome.review.source else "")
+            dropped = f" ({outcome.explanations[0].dropped_tokens} tokens dropped)" if outcome.explanations else ""
             err.print(
-                f"warning: row {outcome.review.row} is longer than the model limit of {self.max_length} tokens "
-                f"and was truncated ({dropped} tokens dropped); such rows are flagged 'truncated' in the output "
+                f"warning: {where} is longer than the model limit of {self.max_length} tokens "
+                f"and was truncated{dropped}; such rows are flagged 'truncated' in the output "
                 "(this warning is shown once; --long-text window explains whole reviews)",
                 markup=False,
             )

@@ -9,7 +9,7 @@ from typing import Any
 from saliency_cli.cli.console import err, fail, plural
 from saliency_cli.cli.display import RunDisplay
 from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, rows_left, run_settings
-from saliency_cli.cli.run import execute
+from saliency_cli.cli.run import execute, make_runner
 from saliency_cli.cli.signature import values_of
 from saliency_cli.evaluation.statistics import CAVEAT, Tally, summarize, with_control
 
@@ -22,13 +22,15 @@ def evaluate(**given: Any) -> None:
     from saliency_cli.inputs import InputError, estimate_rows, open_reviews
     from saliency_cli.model import ModelLoadError, quiet_transformers
     from saliency_cli.outputs.paths import OutputError
-    from saliency_cli.runners.local import LocalRunner
+    from saliency_cli.runners.engines import driver_settings, plan_engine
     from saliency_cli.runners.loop import EXIT_INTERRUPTED
+    from saliency_cli.runners.ray.cluster import RayError
     from saliency_cli.settings import SettingError, flag_of
 
     v = values_of("evaluate", given)
     output = v["output"]
     try:
+        engine = plan_engine(v["engine"], v["ray_address"], v["workers"], v["cpus_per_worker"], v["gpus_per_worker"])
         _check_outputs(v)
         spec = input_spec(v)
         settings = run_settings(v, methods=with_control(v["methods"]), faithfulness=True)
@@ -37,17 +39,23 @@ def evaluate(**given: Any) -> None:
             raise ValueError("give the reviews to evaluate: a file, or '-' to read stdin")
         items = open_reviews(spec)
         quiet_transformers()
-        lm = model_spec(v).load()
-        ctx = prepare(lm, settings)
+        lm = model_spec(v, device=None if engine.ray is None else "cpu").load()
+        ctx = prepare(lm, driver_settings(settings, engine))
         tally, sinks, done = _sinks(v, lm.name, lm.labels, ctx.settings)
     except SettingError as exc:
         raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
-    except (ValueError, InputError, OutputError, ModelLoadError) as exc:
+    except (RayError, ValueError, InputError, OutputError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
     expected = None if v["quiet"] else rows_left(estimate_rows(spec), done)
     display = RunDisplay(expected=expected, quiet=v["quiet"], preview=False, top_k=0, max_length=lm.max_length)
-    run = execute(LocalRunner(ctx, in_batch=display.within), items, [*sinks, display], done=done,
-                  fail_fast=v["fail_fast"])
+    # On Ray without -o, the actors tally their blocks and only the tallies come back; they merge in input order
+    keep = None
+    if engine.ray is not None and output is None:
+        from saliency_cli.runners.ray.actor import Tallied
+
+        keep = Tallied(tuple(tally.methods))
+    runner = make_runner(engine, ctx, v, settings, keep=keep, on_extra=tally.merge, in_batch=display.within)
+    run = execute(runner, items, [*sinks, display], done=done, fail_fast=v["fail_fast"])
     summary = summarize(tally, resamples=v["bootstrap"], seed=0)
     summary.update({"model": lm.name, "dtype": ctx.settings.dtype, "attribute": settings.attribute,
                     "targets": list(settings.targets),
@@ -110,7 +118,7 @@ def _sinks(v: dict[str, Any], model: str, labels: Any, settings: Any) -> tuple[T
 
     tally = Tally([r.method.name for r in settings.methods])
     sinks: list[Any] = [tally]
-    done: set[str] = set()
+    done: set = set()
     labelled = v["label_field"] is not None
     if v["output"] is not None:
         rows = Outputs([v["output"]], None, "token", v["resume"],

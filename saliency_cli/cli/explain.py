@@ -7,7 +7,7 @@ from typing import Any
 from saliency_cli.cli.console import err, fail, plural, report_summary
 from saliency_cli.cli.display import RunDisplay
 from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, rows_left, run_settings
-from saliency_cli.cli.run import execute
+from saliency_cli.cli.run import execute, make_runner
 from saliency_cli.cli.signature import values_of
 from saliency_cli.records import ABORTED
 
@@ -41,7 +41,7 @@ def explain(**given: Any) -> None:
         ctx = prepare(lm, driver_settings(settings, engine))
         check = run_check(lm.name, lm.labels, ctx.settings, labelled=v["label_field"] is not None,
                           check_dtype=not (engine.ray and engine.ray.gpus_per_worker))
-        results = _results_sink(engine, v, outputs, check if v["resume"] else None, settings.batch_size)
+        results = _results_sink(engine, v, outputs, check if v["resume"] else None, settings.batch_size, items.many)
         errors = ErrorWriter(v["errors"], resume=v["resume"])
         if corpus is not None and v["resume"]:
             _tally_done(corpus, results)
@@ -58,8 +58,9 @@ def explain(**given: Any) -> None:
                          quiet=v["quiet"], preview=False if v["output_dir"] else v["preview"], top_k=v["top_k"],
                          max_length=lm.max_length)
     sinks = [s for s in (results, errors, report, corpus, display) if s is not None]
-    summary = execute(_runner(engine, ctx, v, settings, results, display), items, sinks, done=results.done,
-                      fail_fast=v["fail_fast"])
+    runner = make_runner(engine, ctx, v, settings, keep=getattr(results, "spec", None),
+                         on_loads=getattr(results, "loaded", None), in_batch=display.within)
+    summary = execute(runner, items, sinks, done=results.done, fail_fast=v["fail_fast"])
     if report is not None and not v["quiet"] and v["html"] != "-":
         err.print(f"HTML report: {v['html']} ({plural(report.reviews, 'review')})", markup=False)
     if corpus is not None and corpus.error is not None:
@@ -71,7 +72,7 @@ def explain(**given: Any) -> None:
     raise typer.Exit(summary.exit_code)
 
 
-def _results_sink(engine: Any, v: dict[str, Any], outputs: list[str], check: Any, batch_size: int) -> Any:
+def _results_sink(engine: Any, v: dict[str, Any], outputs: list[str], check: Any, batch_size: int, many: bool) -> Any:
     """The run's result sink: ``-o`` files (``writers.Outputs``) or, with ``--output-dir``, the manifest
     of the part files the Ray actors write (``parts.OutputDir``); OutputError / ValueError if the
     options clash."""
@@ -80,14 +81,15 @@ def _results_sink(engine: Any, v: dict[str, Any], outputs: list[str], check: Any
     labelled = v["label_field"] is not None
     if v["output_dir"] is None:
         return Outputs(outputs, v["output_format"], v["level"], v["resume"], check=check, batch_size=batch_size,
-                       labelled=labelled)
+                       labelled=labelled, sourced=many)
     if engine.ray is None:
         raise ValueError("--output-dir needs --engine ray (the local engine writes -o FILE)")
     if v["output"] or v["html"]:
         raise ValueError(f"give {'-o FILE' if v['output'] else '--html'} or --output-dir DIR, not both")
     from saliency_cli.runners.ray.parts import OutputDir
 
-    return OutputDir.open(v["output_dir"], v["output_format"], v["level"], v["resume"], check, labelled)
+    return OutputDir.open(v["output_dir"], v["output_format"], v["level"], v["resume"], check, sourced=many,
+                          labelled=labelled)
 
 
 def _summary_sink(v: dict[str, Any], outputs: list[str]) -> Any:
@@ -119,25 +121,3 @@ def _tally_done(sink: Any, results: Any) -> None:
                          "or CSV with --level word")
     sink.tally.feed(read_results(readable[0].partial))  # it holds exactly the reviews --resume skips
 
-
-def _runner(engine: Any, ctx: Any, v: dict[str, Any], settings: Any, results: Any, display: RunDisplay) -> Any:
-    """The local runner, or the Ray runner with the run's own settings (the driver checked them)."""
-    if engine.ray is None:
-        from saliency_cli.runners.local import LocalRunner
-
-        return LocalRunner(ctx, in_batch=display.within)
-    from saliency_cli.runners.ray.driver import RayRunner
-
-    def on_ready(sizing: Any) -> None:
-        if display.quiet:
-            return
-        options = engine.ray
-        where = options.address or "a private local instance"
-        workers = (f"{sizing.max_workers}" if sizing.min_workers == sizing.max_workers
-                   else f"{sizing.min_workers}-{sizing.max_workers}")
-        gpus = f", {sizing.gpus_per_worker:g} GPU" if sizing.gpus_per_worker else ""
-        noun = "worker" if sizing.max_workers == 1 else "workers"
-        err.print(f"ray: {workers} {noun} on {where} ({sizing.cpus_per_worker:g} CPU{gpus}, "
-                  f"{plural(sizing.torch_threads, 'torch thread')} each)", markup=False)
-
-    return RayRunner(model_spec(v), settings, engine.ray, parts=getattr(results, "spec", None), on_ready=on_ready)

@@ -4,7 +4,9 @@ with gold labels the confusion view; tables on stderr, JSON, word-level CSV and 
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional
 
@@ -37,27 +39,27 @@ class Problems:
             err.print(f"... {plural(self.count - len(self.shown), 'more malformed line')}", markup=False)
 
 
-def sources(results: List[str]) -> list[tuple[str, str]]:
-    """(path or ``-``, name) of every results file; a folder is an ``--output-dir`` whose
-    ``manifest.json`` lists its parts in input order. ValueError for what cannot be read."""
-    from saliency_cli.runners.ray.parts import MANIFEST
+RESULT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")  # what explain writes
 
+
+def sources(results: List[str]) -> list[tuple[str, str]]:
+    """(path or ``-``, name) of every results file: a file; a folder (an ``--output-dir`` whose
+    ``manifest.json`` lists its parts in input order, else its results files in name order); a
+    quoted glob (the files it matches, in name order). ValueError for what cannot be read."""
     out: list[tuple[str, str]] = []
     for given in results:
         path = Path(given)
         if given == "-":
             out.append(("-", "<stdin>"))
         elif path.is_dir():
-            manifest = path / MANIFEST
-            if not manifest.is_file():
-                raise ValueError(f"{given} is a folder without {MANIFEST}: give results files, or the --output-dir "
-                                 "of an 'explain --engine ray' run")
-            listed = json.loads(manifest.read_text(encoding="utf-8"))
-            if not listed.get("complete", True):
-                err.print(f"note: {given}: that run did not finish; summarizing the parts it wrote", markup=False)
-            out.extend((str(path / p["file"]), str(path / p["file"])) for p in listed.get("parts", []))
+            out.extend(_folder(path, given))
         elif path.is_file():
             out.append((given, given))
+        elif any(c in given for c in "*?["):
+            matched = sorted(p for p in glob.glob(given, recursive=True) if os.path.isfile(p))
+            if not matched:
+                raise ValueError(f"no results file matches {given}")
+            out.extend((p, p) for p in matched)
         else:
             raise ValueError(f"results file not found: {given}")
     seen = [str(Path(p).resolve()) if p != "-" else p for p, _ in out]
@@ -65,6 +67,24 @@ def sources(results: List[str]) -> list[tuple[str, str]]:
     if twice is not None:
         raise ValueError(f"{twice} is named twice: each file would be counted twice")
     return out
+
+
+def _folder(path: Path, given: str) -> list[tuple[str, str]]:
+    """A Ray ``--output-dir``'s parts in manifest order, or a folder's results files in name order."""
+    from saliency_cli.runners.ray.parts import MANIFEST
+
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in RESULT_SUFFIXES
+                       and not p.name.startswith("."))
+        if not files:
+            raise ValueError(f"{given} is a folder without {MANIFEST} or results files "
+                             f"({', '.join(RESULT_SUFFIXES)})")
+        return [(str(p), str(p)) for p in files]
+    listed = json.loads(manifest.read_text(encoding="utf-8"))
+    if not listed.get("complete", True):
+        err.print(f"note: {given}: that run did not finish; summarizing the parts it wrote", markup=False)
+    return [(str(path / p["file"]), str(path / p["file"])) for p in listed.get("parts", [])]
 
 
 def _words_only(records: Iterable[Explanation | RowError], name: str) -> Iterator[Explanation | RowError]:

@@ -50,7 +50,7 @@ def explanations(lm: LoadedModel, s: Scored, settings: Settings, normalization: 
                 review.text, tokens, s.raw[(name, t)], starts, ends, enc.special, enc.word_ids, normalization
             )
             out.append(Explanation(
-                id=review.id, row=review.row, text=review.text, model=lm.name, method=name,
+                id=review.id, row=review.row, source=review.source, text=review.text, model=lm.name, method=name,
                 params={**s.params.get(name, run.params), **s.extra.get((name, t), {})},
                 attribute=settings.attribute, dtype=settings.dtype, normalization=normalization,
                 prediction=prediction,

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import codecs
 import json
+from dataclasses import replace
 from itertools import chain
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 from saliency_cli.inputs.rows import IdTracker, decode, make_review, with_extras
 from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
 
-def read_text(stream: IO[bytes], encoding: str, ids: IdTracker) -> Iterator[Review | RowError]:
-    for row, raw in enumerate(stream, start=1):
+def read_text(stream: Iterable[bytes], encoding: str, ids: IdTracker,
+              first_row: int = 1) -> Iterator[Review | RowError]:
+    """One review per line (blank lines skipped); a line's row is its line number (``first_row``: the
+    number of the first line read, for a read that starts inside the file)."""
+    for row, raw in enumerate(stream, start=first_row):
         if row == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
         line = decode(raw.rstrip(b"\r\n"), encoding, row)
@@ -25,15 +29,17 @@ def read_text(stream: IO[bytes], encoding: str, ids: IdTracker) -> Iterator[Revi
         yield make_review(line, str(row), row, ids, "text")
 
 
-def read_jsonl(stream: IO[bytes], spec: InputSpec, encoding: str, ids: IdTracker,
+def read_jsonl(stream: Iterable[bytes], spec: InputSpec, encoding: str, ids: IdTracker, first_row: int = 1,
                seen: set[str] | None = None) -> Iterator[Review | RowError]:
-    """One review per JSON object. The ids: ``--id-field``'s key, else the key ``id`` when the first
-    object has one (``--row-ids`` turns that off), else the line number. With a label or rationale
-    field, the keys of every object go to ``seen``."""
+    """One review per JSON object a line; rows are line numbers, as for text (``first_row``: the number
+    of the first line read). The ids: ``--id-field``'s key, else the key ``id`` when the first object
+    has one (``--row-ids`` turns that off; a read from inside the file is given the decision by
+    ``jsonl_ids``), else the line number. With a label or rationale field, the keys of every object go
+    to ``seen``."""
     id_field = spec.id_field
     decided = id_field is not None or spec.row_ids
     extras = spec.label_field is not None or spec.rationale_field is not None
-    for row, raw in enumerate(stream, start=1):
+    for row, raw in enumerate(stream, start=first_row):
         if row == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
         line = decode(raw.rstrip(b"\r\n"), encoding, row)
@@ -87,3 +93,20 @@ def check_jsonl_field(items: Iterator[Review | RowError], spec: InputSpec, probe
                          f"keys there: {', '.join(sorted(seen or ()))}")
     return chain(buffered, items)
 
+
+
+def jsonl_ids(stream: IO[bytes], spec: InputSpec, encoding: str) -> InputSpec:
+    """``spec`` with the file's id decision made (``--id-field`` 'id', or ``--row-ids``) from its first
+    JSON object, as a read from its start makes it: a piece read from inside the file ids its rows the
+    same way. The stream is read from its start; seek it where the piece begins afterwards."""
+    if spec.id_field is not None or spec.row_ids:
+        return spec
+    stream.seek(0)
+    for raw in stream:
+        try:
+            obj = json.loads(raw.removeprefix(codecs.BOM_UTF8).decode(encoding))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(obj, dict):
+            return replace(spec, id_field=DEFAULT_ID) if DEFAULT_ID in obj else replace(spec, row_ids=True)
+    return spec

@@ -9,11 +9,10 @@ from dataclasses import replace
 from hashlib import blake2b
 from typing import Any, Callable
 
-from saliency_cli.inputs.spec import InputSpec
+from saliency_cli.inputs.spec import InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes the encoding rejects
-
 
 
 def decode(raw: bytes, encoding: str, row: int) -> str | RowError:
@@ -29,20 +28,38 @@ def decode(raw: bytes, encoding: str, row: int) -> str | RowError:
         )
 
 
+def _duplicate(rid: str, row: int, first: int) -> RowError:
+    return RowError(row, rid, f"duplicate id {rid!r} (first seen at row {first}); ids must be unique within a file")
+
 
 class IdTracker:
-    """Remembers ids already seen (as 8-byte digests, to keep memory small) to flag duplicates."""
+    """Remembers ids already seen (as 8-byte digests, to keep memory small) to flag duplicates; the
+    rows found to repeat an id are kept in ``duplicates`` (row -> the row that had it first)."""
 
     def __init__(self) -> None:
         self._seen: dict[bytes, int] = {}
+        self.duplicates: dict[int, int] = {}
 
     def check(self, rid: str, row: int) -> RowError | None:
         key = blake2b(rid.encode("utf-8", "surrogatepass"), digest_size=8).digest()
         first = self._seen.setdefault(key, row)
         if first != row:
-            return RowError(row, rid, f"duplicate id {rid!r} (first seen at row {first}); ids must be unique")
+            self.duplicates[row] = first
+            return _duplicate(rid, row, first)
         return None
 
+
+class KnownIds(IdTracker):
+    """The duplicates an index of the whole file found, for a read that starts inside the file: the
+    same rows get the same errors as in a read from the start."""
+
+    def __init__(self, duplicates: dict[int, int]) -> None:
+        super().__init__()
+        self.duplicates = dict(duplicates)
+
+    def check(self, rid: str, row: int) -> RowError | None:
+        first = self.duplicates.get(row)
+        return None if first is None else _duplicate(rid, row, first)
 
 
 def make_review(text: object, rid: str, row: int, ids: IdTracker, field: str) -> Review | RowError:
@@ -64,6 +81,13 @@ def _as_text(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def no_fields(spec: InputSpec, what: str) -> None:
+    """A label or rationale field needs an input with fields (CSV, JSONL or Parquet): InputError otherwise."""
+    for flag, name in (("--label-field", spec.label_field), ("--rationale-field", spec.rationale_field)):
+        if name is not None:
+            raise InputError(f"{flag} {name!r} needs CSV, JSONL or Parquet input with that column or key, not {what}")
 
 
 def with_extras(item: Review | RowError, spec: InputSpec, value_of: Callable[[str], Any]) -> Review | RowError:

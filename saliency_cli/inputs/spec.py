@@ -8,11 +8,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMATS = ("auto", "text", "csv", "tsv", "jsonl")
+FORMATS = ("auto", "text", "csv", "tsv", "jsonl", "parquet")
 
 
 EXTENSIONS = {".txt": "text", ".text": "text", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
-              ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+              ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
 
@@ -55,6 +55,8 @@ def detect_format(path: str | None, head: bytes, text_field: str) -> str:
         ext = Path(path).suffix.lower()
         if ext in EXTENSIONS:
             return EXTENSIONS[ext]
+    if head.startswith(b"PAR1"):
+        return "parquet"
     first = next((ln for ln in head.splitlines() if ln.strip()), b"").lstrip(codecs.BOM_UTF8).strip()
     if first.startswith(b"{"):
         return "jsonl"

@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from saliency_cli.outputs.paths import is_special, is_stdout
 
@@ -33,6 +33,23 @@ def finish(final: str | os.PathLike[str]) -> None:
 def reopen(final: str | os.PathLike[str]) -> None:
     """Move a finished ``final`` back to its partial name, to append to it (``--resume`` of a whole file)."""
     os.replace(final, partial_path(final))
+
+
+def convert_into_place(final: str | os.PathLike[str], convert: Callable[[Iterator[bytes], IO[bytes]], object]) -> None:
+    """Turn the whole ``final.partial`` into ``final`` by ``convert(lines of the partial, output file)``
+    (JSONL lines to Parquet): written beside it, synced, renamed over ``final``, then the partial removed."""
+    source = partial_path(final)
+    temp = Path(final).with_name(Path(final).name + ".converting")
+    try:
+        with open(source, "rb") as lines, open(temp, "wb") as out:
+            convert(iter(lines), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, final)
+        source.unlink()
+    finally:
+        if temp.exists():
+            temp.unlink()
 
 
 def write_whole(final: str | os.PathLike[str], data: bytes) -> None:

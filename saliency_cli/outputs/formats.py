@@ -1,5 +1,5 @@
 """How records are written: JSONL lines, the long-form CSV (one row per token or word), and which
-format a path gets. No I/O and no tensors here."""
+format a path gets (Parquet's columns: ``parquet.py``). No I/O and no tensors here."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from typing import Sequence
 from saliency_cli.outputs.paths import OutputError, is_special, is_stdout
 from saliency_cli.records import Explanation
 
-OUTPUT_FORMATS = ("jsonl", "csv")
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}  # what each name gets
+OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
+EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",  # what each name gets
+              ".parquet": "parquet", ".pq": "parquet"}
 LEVELS = ("token", "word")  # CSV rows, and what a report or preview highlights
 TOKEN_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "token", "start", "end", "score", "special")
 WORD_COLUMNS = ("id", "method", "target", "predicted", "probability", "position", "word", "start", "end", "score")
 LABEL_COLUMN = "label"  # last, in runs with --label-field only (other runs' CSV is unchanged)
 
 
-def columns(level: str, labelled: bool = False) -> tuple[str, ...]:
-    """The CSV columns at ``level``, with the user's label last in a labelled run."""
-    base = TOKEN_COLUMNS if level == "token" else WORD_COLUMNS
+def columns(level: str, labelled: bool = False, sourced: bool = False) -> tuple[str, ...]:
+    """The CSV columns at ``level``: ``source`` first for an input of several files, the user's label
+    last in a labelled run."""
+    base = (("source",) if sourced else ()) + (TOKEN_COLUMNS if level == "token" else WORD_COLUMNS)
     return base + (LABEL_COLUMN,) if labelled else base
 
 
@@ -56,12 +58,14 @@ def jsonl_lines(explanations: Sequence[Explanation]) -> str:
     return "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in explanations)
 
 
-def csv_rows(explanations: Sequence[Explanation], level: str, labelled: bool = False) -> list[list[object]]:
-    """Long-form rows: one per token (or word) of each explanation (the label last when ``labelled``)."""
+def csv_rows(explanations: Sequence[Explanation], level: str, labelled: bool = False,
+             sourced: bool = False) -> list[list[object]]:
+    """Long-form rows: one per token (or word) of each explanation (first its ``source`` when the input
+    was several files, the label last when ``labelled``)."""
     rows: list[list[object]] = []
     for e in explanations:
         prob = round(float(e.prediction.probs.get(e.prediction.label, 0.0)), 6)
-        head = [e.id, e.method, e.target.label, e.prediction.label, prob]
+        head = ([e.source] if sourced else []) + [e.id, e.method, e.target.label, e.prediction.label, prob]
         tail = [e.label if e.label is not None else ""] if labelled else []
         if level == "word":
             rows.extend(head + [i, w.word, w.start, w.end, w.score] + tail for i, w in enumerate(e.words))
@@ -79,11 +83,14 @@ def csv_text(rows: Sequence[Sequence[object]]) -> str:
     return buf.getvalue()
 
 
-def csv_header(level: str, labelled: bool = False) -> str:
+def csv_header(level: str, labelled: bool = False, sourced: bool = False) -> str:
     """The header line of the long-form CSV at ``level``."""
-    return csv_text([columns(level, labelled)])
+    return csv_text([columns(level, labelled, sourced)])
 
 
-def render(explanations: Sequence[Explanation], fmt: str, level: str, labelled: bool = False) -> str:
+def render(explanations: Sequence[Explanation], fmt: str, level: str, labelled: bool = False,
+           sourced: bool = False) -> str:
     """All records of one review in ``fmt`` (JSONL lines, or CSV rows without the header)."""
-    return jsonl_lines(explanations) if fmt == "jsonl" else csv_text(csv_rows(explanations, level, labelled))
+    if fmt == "jsonl":
+        return jsonl_lines(explanations)
+    return csv_text(csv_rows(explanations, level, labelled, sourced))

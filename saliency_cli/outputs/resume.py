@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from saliency_cli.outputs.paths import OutputError
+from saliency_cli.records import Key
 
 
 @dataclass
 class ResumeState:
-    """What an earlier, interrupted run left: the ids it finished and where its valid data ends."""
+    """What an earlier, interrupted run left: the reviews it finished, as (source, id), and where its
+    valid data ends."""
 
-    done: set[str]
+    done: set[Key]
     keep_bytes: int
     has_header: bool
     redone: int = 0  # whole reviews in the file that are dropped and explained again (the last batch)
@@ -32,7 +34,7 @@ def _refuse(path: Path, where: str, why: str) -> OutputError:
 
 def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | None = None,
                 finished: bool = False) -> ResumeState:
-    reviews: list[tuple[str, int, int | None]] = []  # (id, first byte, row) of each review, in order
+    reviews: list[tuple[Key, int, int | None]] = []  # ((source, id), first byte, row) of each review, in order
     pos = 0
     group: list[dict] = []
     for lineno, line in enumerate(data.splitlines(keepends=True), start=1):
@@ -40,8 +42,8 @@ def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | 
             break
         try:
             record = json.loads(line)
-            rid = str(record["id"])
-        except (ValueError, KeyError, TypeError):
+            rid = (record.get("source"), str(record["id"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
             break
         why = check(record) if check is not None else None
         if why:
@@ -62,16 +64,21 @@ def _scan_jsonl(data: bytes, path: Path, check: Check | None, batch_size: int | 
     return ResumeState({rid for rid, _, _ in reviews[:cut]}, reviews[cut][1], False, len(reviews) - cut)
 
 
-def _redo_from(reviews: list[tuple[str, int, int | None]], batch_size: int | None) -> int:
+def _redo_from(reviews: list[tuple[Key, int, int | None]], batch_size: int | None) -> int:
     """Index of the first review to redo: the last one (it may be incomplete) or, when rows and the
-    batch size are known, every review of the last batch, so the redone batch holds the same
-    reviews as in an uninterrupted run and gives bit-identical scores."""
+    batch size are known, every review of the last batch (of the last file), so the redone batch holds
+    the same reviews as in an uninterrupted run and gives bit-identical scores."""
     last = len(reviews) - 1
     row = reviews[last][2]
     if not batch_size or row is None:
         return last
-    block = (row - 1) // batch_size
-    while last > 0 and reviews[last - 1][2] is not None and (reviews[last - 1][2] - 1) // batch_size == block:
+    block = (reviews[last][0][0], (row - 1) // batch_size)
+
+    def block_of(i: int) -> tuple | None:
+        r = reviews[i][2]
+        return None if r is None else (reviews[i][0][0], (r - 1) // batch_size)
+
+    while last > 0 and block_of(last - 1) == block:
         last -= 1
     return last
 
@@ -94,8 +101,14 @@ def _scan_csv(data: bytes, path: Path, check: Check | None, finished: bool = Fal
     if header is None:
         return ResumeState(set(), 0, False)
     header_end = offsets[-1]
-    done: list[str] = []
-    last_id: str | None = None
+    id_at = header.index("id") if "id" in header else 0
+    source_at = header.index("source") if "source" in header else None
+
+    def key(record: list[str]) -> Key:
+        return (record[source_at] if source_at is not None else None, record[id_at])
+
+    done: list[Key] = []
+    last_id: Key | None = None
     group_start = header_end
     record_start = header_end
     group: list[dict] = []
@@ -104,10 +117,10 @@ def _scan_csv(data: bytes, path: Path, check: Check | None, finished: bool = Fal
         why = check(row) if check is not None and record else None
         if why:
             raise _refuse(path, f"line {reader.line_num}", why)
-        if record and record[0] != last_id:
+        if record and key(record) != last_id:
             _check_review(check, _first_per_target(group), path, reader.line_num)
-            done.append(record[0])
-            last_id, group_start, group = record[0], record_start, []
+            done.append(key(record))
+            last_id, group_start, group = key(record), record_start, []
         if record:
             group.append(row)
         record_start = offsets[-1]
@@ -149,7 +162,7 @@ def scan_existing(path: Path, fmt: str, check: Check | None = None, batch_size: 
 
 
 def logged_errors(path: Path) -> tuple[set[tuple[object, ...]], int | None]:
-    """The (row, id, error) of each whole line of an errors file an earlier run wrote, and the byte
+    """The (source, row, id, error) of each whole line of an errors file an earlier run wrote, and the byte
     length of those lines (None when nothing is to be cut: no regular file, or no torn last line)."""
     if not path.is_file():
         return set(), None
@@ -162,7 +175,7 @@ def logged_errors(path: Path) -> tuple[set[tuple[object, ...]], int | None]:
         whole += len(line)
         try:
             record = json.loads(line)
-            logged.add((record["row"], record["id"], record["error"]))
+            logged.add((record.get("source"), record["row"], record["id"], record["error"]))
         except (ValueError, KeyError, TypeError):
             continue
     return logged, (whole if whole < len(data) else None)

@@ -1,6 +1,6 @@
 """Reading saved results back: :func:`read_results` is the one reader of saved ``explain`` output:
-results JSONL (see README "Output schema") and the long-form CSV (``--level token`` or ``word``),
-told apart by the first line.
+results JSONL (see README "Output schema"), the long-form CSV (``--level token`` or ``word``), told
+apart by the first line, and Parquet (``outputs.parquet``), told by its magic bytes.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
-from saliency_cli.records import SCHEMA_VERSION, Explanation, RowError
+from saliency_cli.outputs.paths import OutputError
 from saliency_cli.outputs.saved_csv import csv_columns, csv_records
+from saliency_cli.records import SCHEMA_VERSION, Explanation, RowError
 
 STDIN = "-"
+PARQUET_MAGIC = b"PAR1"
 
 
 @contextmanager
@@ -35,6 +37,34 @@ def _open_lines(source: str | os.PathLike[str]) -> Iterator[TextIO]:
         yield wrapper
     finally:
         wrapper.detach()  # leave sys.stdin open
+
+
+def _parquet_source(source: str | os.PathLike[str]) -> Any:
+    """The file (or stdin's bytes) to read as Parquet when it starts with Parquet's magic bytes, else None."""
+    if str(source) != STDIN:
+        with open(source, "rb") as fh:
+            return source if fh.read(4) == PARQUET_MAGIC else None
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None or not hasattr(buffer, "peek") or buffer.peek(4)[:4] != PARQUET_MAGIC:
+        return None
+    return io.BytesIO(buffer.read())  # Parquet's footer is at the end: stdin is read whole
+
+
+def _parquet_records(source: Any, name: str, on_error: "OnError | None") -> Iterator[Explanation]:
+    from saliency_cli.outputs.parquet import read_records
+
+    try:
+        for number, record in enumerate(read_records(source), start=1):
+            try:
+                yield Explanation.from_dict(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+                error = ValueError(f"{name}: record {number} is not an explanation record: {what}")
+                if on_error is None:
+                    raise error from None
+                on_error(error)
+    except OutputError as exc:  # pyarrow is not installed
+        raise ValueError(str(exc)) from None
 
 
 def _parse(line: str, where: str) -> Explanation | RowError:
@@ -95,6 +125,9 @@ def read_results(
     ``source`` is a path, ``-`` for stdin, or any iterable of lines.  Errors name
     ``source_name:line`` (``source_name`` defaults to the path, ``<stdin>`` or ``<input>``).
 
+    **Parquet** (a file starting with ``PAR1``; needs pyarrow): one :class:`Explanation` per row, as
+    from its JSONL record; errors name ``source_name`` and the record's number.
+
     **JSONL** (README "Output schema"): blank lines are skipped; ``{"row", "id", "error"}``
     records yield :class:`RowError`, the others :class:`Explanation`.  A line that is not JSON,
     not an object, of another schema version or missing fields raises ``ValueError``.
@@ -130,6 +163,10 @@ def read_results(
     """
     if isinstance(source, (str, os.PathLike)):
         name = source_name or ("<stdin>" if str(source) == STDIN else str(source))
+        parquet = _parquet_source(source)
+        if parquet is not None:
+            yield from _parquet_records(parquet, name, on_error)
+            return
         with _open_lines(source) as fh:
             yield from _records(fh, name, on_error)
     else:

@@ -10,12 +10,13 @@ import csv
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from saliency_cli.records import Explanation, Prediction, Target, TokenScore, WordScore
-from saliency_cli.outputs.formats import LABEL_COLUMN, TOKEN_COLUMNS, WORD_COLUMNS, columns as level_columns
+from saliency_cli.outputs.formats import LABEL_COLUMN, columns as level_columns
 
 CSV_PARAMS: Mapping[str, Any] = {"source": "csv"}
 """The ``params`` of an explanation read from CSV (the CSV has no params, model, text or row)."""
-_CSV_HEADERS = {",".join(cols): cols for cols in (level_columns(level, labelled) for level in ("token", "word")
-                                                  for labelled in (False, True))}
+_CSV_HEADERS = {",".join(cols): cols for cols in (level_columns(level, labelled, sourced) for level in ("token", "word")
+                                                  for labelled in (False, True) for sourced in (False, True))}
+# with a first source column: an input of several files; with a last label column: --label-field
 _TOKEN_MARKERS = ("##", "\u0120", "\u2581")  # WordPiece continuation, byte-level BPE space, SentencePiece space
 _UNKNOWN_CHAR = "\ufffd"
 
@@ -47,7 +48,7 @@ def _display(token: str) -> str:
 
 class _CsvRow(NamedTuple):
     where: str
-    key: tuple[str, str, str]  # id, method, target
+    key: tuple[str | None, str, str, str]  # source, id, method, target
     predicted: str
     probability: float
     text: str  # the token or word
@@ -93,7 +94,7 @@ def _csv_row(fields: list[str], columns: tuple[str, ...], where: str) -> _CsvRow
         special = flag in ("1", "true")
     return _CsvRow(
         where=where,
-        key=(row["id"], row["method"], row["target"]),
+        key=(row.get("source"), row["id"], row["method"], row["target"]),
         predicted=row["predicted"],
         probability=_csv_float(row["probability"], "probability", where),
         text=row["token"] if "token" in row else row["word"],
@@ -146,7 +147,7 @@ def _csv_explanation(rows: list[_CsvRow], word_level: bool, labelled: bool = Fal
         text = _rebuild_text(pieces)
         tokens = tuple(TokenScore(r.text, r.start, r.end, r.score, r.special) for r in rows)
         words = tuple(WordScore(text[r.start:r.end], r.start, r.end, r.score) for r in shown)
-    doc_id, method, target = first.key
+    source, doc_id, method, target = first.key
     return Explanation(
         id=doc_id,
         text=text,
@@ -158,6 +159,7 @@ def _csv_explanation(rows: list[_CsvRow], word_level: bool, labelled: bool = Fal
         tokens=tokens,
         words=words,
         row=None,
+        source=source,
         label=first.label,
         labelled=labelled,
     )
@@ -171,8 +173,9 @@ def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str
     reader = csv.reader(lines, strict=True)
     word_level = "word" in columns
     labelled = LABEL_COLUMN in columns
+    width = 4 if columns[0] == "source" else 3  # the fields of an explanation's key
     group: list[_CsvRow] = []
-    dropped: tuple[str, ...] | None = None  # the key of an explanation left out for a malformed row
+    dropped: tuple[str | None, ...] | None = None  # the key of an explanation left out for a malformed row
 
     def done(rows: list[_CsvRow]) -> Iterator[Explanation]:
         try:
@@ -197,7 +200,7 @@ def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str
                 if on_error is None:
                     raise
                 on_error(exc)
-                dropped = tuple(fields[:3]) if len(fields) >= 3 else None
+                dropped = ((None,) * (4 - width) + tuple(fields[:width])) if len(fields) >= width else None
                 if group and group[0].key == dropped:
                     group = []
                 continue

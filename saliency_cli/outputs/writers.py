@@ -5,7 +5,8 @@ A file output is written to ``<path>.partial`` and renamed to ``<path>`` when th
 (``atomic.finish``), so a reader never sees a half-written result under the final name. All records of one review are written
 with one ``write`` call on an append-only descriptor, so a crash leaves whole reviews plus at most
 one torn line; resuming drops the torn line and the last batch (it may be incomplete) and redoes it
-(see ``partial.py``).
+(see ``resume.py``). A Parquet output is written as those JSONL lines too, and converted to Parquet
+when the run completes (``parquet.py``): a ``kill -9`` keeps its finished reviews for ``--resume``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import sys
 from pathlib import Path
 from typing import IO, Sequence
 
-from saliency_cli.outputs.atomic import finish, partial_path, reopen
+from saliency_cli.outputs.atomic import convert_into_place, finish, partial_path, reopen
 from saliency_cli.outputs.formats import check_level, csv_header, output_format, render
+from saliency_cli.outputs.parquet import import_pyarrow, read_records, write_from_jsonl
 from saliency_cli.outputs.paths import OutputError, check_writable, is_special, is_stdout
 from saliency_cli.outputs.resume import Check, logged_errors, scan_existing
-from saliency_cli.records import COMPLETE, Explanation, Outcome, RowError
+from saliency_cli.records import COMPLETE, Explanation, Key, Outcome, RowError, is_done
 
 class ResultWriter:
     """Writes each review's explanations as one block.
@@ -30,16 +32,22 @@ class ResultWriter:
     """
 
     def __init__(self, path: str | None, fmt: str, level: str = "token", resume: bool = False,
-                 check: Check | None = None, batch_size: int | None = None, labelled: bool = False):
+                 check: Check | None = None, batch_size: int | None = None, labelled: bool = False,
+                 sourced: bool = False):
         check_level(level)
-        self.fmt, self.level, self.labelled = fmt, level, labelled
+        self.fmt, self.level, self.labelled, self.sourced = fmt, level, labelled, sourced
+        self.lines = "jsonl" if fmt == "parquet" else fmt  # Parquet: JSONL lines until the run completes
         self.path = None if is_stdout(path) else Path(path)  # type: ignore[arg-type]
         self.partial: Path | None = None
-        self.done: set[str] = set()
+        self.done: set[Key] = set()
         self.redone = 0  # reviews of a resumed file that are explained again
         self._stream: IO[bytes] | None = None
         self._fd: int | None = None
         header_done = False
+        if fmt == "parquet":
+            import_pyarrow()  # a missing extra fails now, before any work
+            if self.path is None or is_special(self.path):
+                raise OutputError("Parquet is written to a regular file (its footer comes last): -o FILE.parquet")
         if self.path is None or is_special(self.path):
             if resume:
                 raise OutputError("--resume needs --output PATH of a regular file (it cannot resume a stream)")
@@ -47,7 +55,7 @@ class ResultWriter:
         else:
             header_done = self._open_partial(resume, check, batch_size)
         if fmt == "csv" and not header_done:
-            self._write(csv_header(level, labelled))
+            self._write(csv_header(level, labelled, sourced))
 
     def _open_stream(self) -> None:
         if self.path is None:
@@ -67,8 +75,13 @@ class ResultWriter:
         header_done = False
         existing = self.partial if self.partial.exists() else self.path if self.path.exists() else None
         if resume and existing is not None:
-            # refuses before anything is changed; a file under its final name is a finished run's
-            state = scan_existing(existing, self.fmt, check, batch_size, finished=existing == self.path)
+            finished = existing == self.path  # a file under its final name is a finished run's
+            if finished and self.fmt == "parquet":  # a finished Parquet file: back to lines
+                lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in read_records(self.path))
+                self.partial.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
+                existing = self.partial
+            # refuses before anything is changed
+            state = scan_existing(existing, self.lines, check, batch_size, finished=finished)
             if existing == self.path:
                 reopen(self.path)
             os.truncate(self.partial, state.keep_bytes)
@@ -94,9 +107,9 @@ class ResultWriter:
 
     def write(self, explanations: Sequence[Explanation]) -> None:
         """Write all records of one review in one block (none if this file already holds the review)."""
-        if not explanations or explanations[0].id in self.done:
+        if not explanations or is_done(self.done, explanations[0].source, explanations[0].id):
             return
-        self._write(render(explanations, self.fmt, self.level, self.labelled))
+        self._write(render(explanations, self.lines, self.level, self.labelled, self.sourced))
 
     def close(self, complete: bool) -> None:
         """Flush; on a complete run rename ``.partial`` to the final name, else keep it for --resume."""
@@ -106,7 +119,10 @@ class ResultWriter:
             os.close(self._fd)
             self._fd = None
             if complete and self.partial is not None and self.path is not None:
-                finish(self.path)
+                if self.fmt == "parquet":
+                    convert_into_place(self.path, write_from_jsonl)
+                else:
+                    finish(self.path)
 
 
 class Outputs:
@@ -117,7 +133,7 @@ class Outputs:
     """
 
     def __init__(self, paths: Sequence[str], fmt: str | None, level: str, resume: bool, check: Check | None = None,
-                 batch_size: int | None = None, labelled: bool = False):
+                 batch_size: int | None = None, labelled: bool = False, sourced: bool = False):
         paths = list(paths) or ["-"]
         if sum(is_stdout(p) for p in paths) > 1:
             raise OutputError("only one output can go to stdout ('-')")
@@ -128,11 +144,11 @@ class Outputs:
         try:
             for p in paths:
                 self.writers.append(ResultWriter(p, output_format(p, fmt), level=level, resume=resume, check=check,
-                                                 batch_size=batch_size, labelled=labelled))
+                                                 batch_size=batch_size, labelled=labelled, sourced=sourced))
         except OutputError:
             self.close(complete=False)
             raise
-        self.done: set[str] = set.intersection(*(w.done for w in self.writers))
+        self.done: set[Key] = set.intersection(*(w.done for w in self.writers))
         self.redone = max(w.redone for w in self.writers)
 
     @property
@@ -158,11 +174,11 @@ class Outputs:
 
 
 class ErrorWriter:
-    """Appends row errors as JSONL ({row, id, error}) to ``--errors PATH``.
+    """Appends row errors as JSONL ({source, row, id, error}; ``source`` for file inputs) to ``--errors PATH``.
 
-    With ``--resume`` the file is continued: an error it already holds (the same row, id and reason)
-    is not written again. A resumed run meets the reader's errors of the rows it skips, and those of
-    the batch it redoes, a second time."""
+    With ``--resume`` the file is continued: an error it already holds (the same file, row, id and
+    reason) is not written again. A resumed run meets the reader's errors of the rows it skips, and
+    those of the batch it redoes, a second time."""
 
     def __init__(self, path: str | None, resume: bool = False):
         self._file = None
@@ -178,7 +194,7 @@ class ErrorWriter:
                 raise OutputError(f"cannot write errors file {path}: {exc.strerror}") from None
 
     def write(self, err: RowError) -> None:
-        if self._file is not None and (err.row, err.id, err.error) not in self._logged:
+        if self._file is not None and (err.source, err.row, err.id, err.error) not in self._logged:
             self._file.write(json.dumps(err.to_dict(), ensure_ascii=False) + "\n")
             self._file.flush()
 

@@ -135,8 +135,8 @@ class HtmlReport:
 
 
 def _groups(explanations: Iterable[Explanation]) -> Iterator[list[Explanation]]:
-    """Consecutive explanations sharing an id, as lists."""
-    for _, group in itertools.groupby(explanations, key=lambda e: e.id):
+    """Consecutive explanations sharing a review (file and id), as lists."""
+    for _, group in itertools.groupby(explanations, key=lambda e: (e.source, e.id)):
         yield list(group)
 
 
@@ -179,28 +179,30 @@ def _explanations(records: Iterable[Explanation | RowError], errors: list[RowErr
 
 
 def render_report_from_results(
-    results_path: str | Path,
+    results_path: str | Path | Sequence[tuple[str, str]],
     out_path: str | Path,
     level: str = "word",
     *,
     run_info: Mapping[str, Any] | None = None,
     open_first: int = OPEN_FIRST,
 ) -> int:
-    """Render saved results (JSONL or CSV as explain writes them; ``-``: stdin) to an HTML report.
+    """Render saved results (JSONL, CSV or Parquet as explain writes them; ``-``: stdin; or several
+    files as (path, name) pairs, one after another) to an HTML report.
 
     Returns the number of reviews.
     Reads line by line.  Blank lines are skipped; ``{"row", "id", "error"}`` records are
     listed as failed rows; any other malformed line raises ``ValueError`` naming the file
     and line number, and then no report is written.
     """
-    if str(results_path) == STDIN:
-        source, where, name = STDIN, "<stdin>", "<stdin>"
+    if isinstance(results_path, (str, Path)):
+        named = [(STDIN, "<stdin>")] if str(results_path) == STDIN else [(str(results_path), str(results_path))]
     else:
-        source = Path(results_path)
-        where, name = str(source), source.name
+        named = list(results_path)
     errors: list[RowError] = []
-    info = {"source": name, **(run_info or {})}
-    records = read_results(source, where)
+    shown = "<stdin>" if named[0][0] == STDIN else Path(named[0][0]).name
+    info = {"source": shown if len(named) == 1 else f"{len(named)} files", **(run_info or {})}
+    records = itertools.chain.from_iterable(
+        read_results(STDIN if path == STDIN else Path(path), where) for path, where in named)
     return write_html_report(
         _explanations(records, errors), out_path, run_info=info, level=level, open_first=open_first, errors=errors
     )

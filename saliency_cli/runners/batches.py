@@ -9,10 +9,11 @@ from saliency_cli.records import Review, RowError
 Batch = tuple[int, list[Review | RowError]]
 
 
-def block(item: Review | RowError, size: int) -> int:
-    """The batch an input row belongs to: rows 1..size, size+1..2 size, ... So a run resumed after an
-    interruption redoes the same batches, with the same reviews together, as an uninterrupted run."""
-    return (item.row - 1) // size
+def block(item: Review | RowError, size: int) -> tuple[str | None, int]:
+    """The batch an input row belongs to: rows 1..size, size+1..2 size, ... of its file. So a run
+    resumed after an interruption (or a piece of a file read elsewhere) makes the same batches, with
+    the same reviews together, as an uninterrupted run; no batch holds rows of two files."""
+    return item.source, (item.row - 1) // size
 
 
 def row_batches(items: Iterable[Review | RowError], size: int) -> Iterator[Batch]:

@@ -12,7 +12,7 @@ import signal
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
-from saliency_cli.records import ABORTED, COMPLETE, STOPPED, Outcome, Review, RowError, Sink
+from saliency_cli.records import ABORTED, COMPLETE, STOPPED, Key, Outcome, Review, RowError, Sink, is_done
 from saliency_cli.runners import Runner
 
 EXIT_OK = 0
@@ -42,25 +42,34 @@ class RunSummary:
 
 
 class SkipDone:
-    """The input items less the reviews already done; counts them and notes when the input ran out."""
+    """The input items less the reviews already done; counts them and notes when the input ran out.
 
-    def __init__(self, items: Iterable[Review | RowError], done: set[str] | frozenset[str]):
+    A runner iterates it; a runner whose workers read the input files themselves (``--engine ray``)
+    takes ``files`` (the input's, when it came from files) and ``done``, and tells what they read
+    with ``read_elsewhere``."""
+
+    def __init__(self, items: Iterable[Review | RowError], done: set[Key] | frozenset[Key]):
         self.items, self.done = items, done
+        self.files = getattr(items, "files", ())
         self.skipped = self.passed = 0
         self.exhausted = False
 
     def __iter__(self) -> Iterator[Review | RowError]:
         for item in self.items:
-            if isinstance(item, Review) and item.id in self.done:
+            if isinstance(item, Review) and is_done(self.done, item.source, item.id):
                 self.skipped += 1
                 continue
             self.passed += 1
             yield item
         self.exhausted = True
 
+    def read_elsewhere(self, skipped: int, passed: int, exhausted: bool) -> None:
+        """Counts of a read done by workers: rows skipped, items passed on, and whether it ran to the end."""
+        self.skipped, self.passed, self.exhausted = skipped, passed, exhausted
+
 
 def run(runner: Runner, items: Iterable[Review | RowError], sinks: Sequence[Sink], *,
-        done: set[str] | frozenset[str] = frozenset(), fail_fast: bool = False,
+        done: set[Key] | frozenset[Key] = frozenset(), fail_fast: bool = False,
         should_stop: Callable[[], bool] = lambda: False) -> RunSummary:
     """Every result of ``runner`` on ``items`` (less ``done``) into every sink, in input order; each
     sink is finished once: ``COMPLETE``, ``STOPPED`` (a stop request) or ``ABORTED`` (an exception)."""

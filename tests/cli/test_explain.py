@@ -190,17 +190,16 @@ PIPED = ["--model", "{model}", "--method", "ig", "--steps", "8", "--batch-size",
 def piped_run(tmp_path, bert_dir, **kw):
     """A run reading LINES through a pipe, given rows 1-5 only: once rows 1-4 (two batches) are
     written it waits for row 6, so it cannot have finished when the test signals it (no byte count,
-    no clock). Also the uninterrupted reference run and the command that resumes from the file."""
-    src = tmp_path / "many.txt"
-    src.write_text("".join(LINES))
-    args = [a.replace("{model}", str(bert_dir)) for a in PIPED]
+    no clock). Also the uninterrupted reference run and the command that resumes, both reading every
+    line from stdin as well (records read from stdin have no source)."""
+    args = ["-i", "-", "--format", "text", *(a.replace("{model}", str(bert_dir)) for a in PIPED)]
     ref, out = tmp_path / "ref.jsonl", tmp_path / "out.jsonl"
-    assert run("explain", "-i", str(src), *args, "-o", str(ref)).exit_code == 0
-    proc = cli_process("explain", "-i", "-", "--format", "text", *args, "-o", out, stdin=subprocess.PIPE, **kw)
+    assert run("explain", *args, "-o", str(ref), input="".join(LINES)).exit_code == 0
+    proc = cli_process("explain", *args, "-o", out, stdin=subprocess.PIPE, **kw)
     proc.stdin.write("".join(LINES[:5]).encode())
     proc.stdin.flush()
     wait_for_lines(tmp_path / "out.jsonl.partial", 4, proc)
-    return proc, ref, out, ["explain", "-i", str(src), *args, "-o", str(out), "--resume"]
+    return proc, ref, out, lambda: run("explain", *args, "-o", str(out), "--resume", input="".join(LINES))
 
 
 def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, bert_dir):
@@ -210,7 +209,7 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, bert_dir):
     proc.stdin.close()
     partial = tmp_path / "out.jsonl.partial"
     assert not out.exists() and [json.loads(line)["id"] for line in partial.read_text().splitlines()] == ["1", "2", "3", "4"]
-    res = run(*resume)
+    res = resume()
     assert res.exit_code == 0, res.stderr
     assert out.read_bytes() == ref.read_bytes()
 
@@ -225,7 +224,7 @@ def test_ctrl_c_stops_after_the_batch_and_resume_finishes(tmp_path, bert_dir):
     assert b"stopping after the current batch" in err and b"--resume" in err
     partial = tmp_path / "out.jsonl.partial"
     assert not out.exists() and [json.loads(line)["id"] for line in partial.read_text().splitlines()] == ["1", "2", "3", "4"]
-    res = run(*resume)
+    res = resume()
     assert res.exit_code == 0, res.stderr
     assert out.read_bytes() == ref.read_bytes()
 

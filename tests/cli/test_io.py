@@ -194,3 +194,36 @@ def test_readme_quick_start_example_is_confident():
     assert res.exit_code == 0, res.stderr
     (rec,) = records(res.stdout)
     assert rec["prediction"]["probs"][rec["prediction"]["label"]] >= 0.8
+
+
+def test_a_folder_of_shards_with_a_broken_one_and_parquet_in(tmp_path, bert_dir):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    (folder / "b.jsonl").write_text('{"text": "fine"}\n{not json\n')
+    out, errors = tmp_path / "o.csv", tmp_path / "errors.jsonl"
+    res = run("explain", "-i", folder, "--model", bert_dir, "--method", "grad", "-o", out, "--errors", errors,
+              "--level", "word")
+    assert res.exit_code == 3
+    assert "skipped row 2 of b.jsonl: malformed JSON" in res.stderr and "done: 4 rows explained, 1 failed" in res.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0])[:2] == ["source", "id"]
+    assert sorted({(r["source"], r["id"]) for r in rows}) == [("a.jsonl", "1"), ("a.jsonl", "2"), ("a.jsonl", "3"),
+                                                              ("b.jsonl", "1")]
+    assert records(errors.read_text()) == [{"source": "b.jsonl", "row": 2, "id": None,
+                                            "error": "malformed JSON: Expecting property name enclosed in double "
+                                                     "quotes (line 2, column 2)"}]
+    (folder / "c.csv").write_text("text\nx\n")
+    res = run("explain", "-i", folder, "--model", bert_dir)
+    assert res.exit_code == 1 and res.stdout == "" and len(res.stderr.strip().splitlines()) == 1
+    assert "holds files of several formats" in res.stderr
+    table = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"review": TEXTS, "key": ["k1", "k2", "k3"]}), table)
+    res = run("explain", "-i", table, "--text-field", "review", "--id-field", "key", "--model", bert_dir,
+              "--method", "grad", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert [(r["id"], r["source"], r["row"], r["text"]) for r in records(res.stdout)] == [
+        ("k1", "t.parquet", 1, TEXTS[0]), ("k2", "t.parquet", 2, TEXTS[1]), ("k3", "t.parquet", 3, TEXTS[2])]

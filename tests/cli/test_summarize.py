@@ -23,7 +23,7 @@ REVIEWS = [
     ("The battery is awful and the screen is too dim.", "negative"),
     ("Great value for money, the sound is fine.", "positive"),
 ]
-OLD_KEYS = ["schema", "id", "row", "text", "model", "method", "params", "attribute", "dtype", "prediction", "target",
+OLD_KEYS = ["schema", "id", "source", "row", "text", "model", "method", "params", "attribute", "dtype", "prediction", "target",
             "normalization", "truncated", "dropped_tokens", "delta", "windows", "tokens", "words"]
 
 
@@ -171,8 +171,34 @@ def test_explain_summary_with_resume_covers_the_whole_file(explained, tmp_path, 
 @pytest.mark.parametrize("args, message", [
     (["--summary", "-"], "send the results elsewhere"),
     (["--summary", "a.json", "--summary", "b.json"], "two json files"),
-    (["--label-field", "stars"], "--label-field 'stars' needs CSV or JSONL input"),
+    (["--label-field", "stars"], "--label-field 'stars' needs CSV, JSONL or Parquet input"),
 ])
 def test_explain_summary_and_label_misuse_is_refused_before_any_work(bert_dir, args, message):
     res = run("explain", "Great phone.", "--model", bert_dir, *args)
     assert res.exit_code == 1 and message in res.stderr and res.stdout == ""
+
+
+def test_parquet_a_folder_of_results_and_a_glob_summarize_and_report_like_the_jsonl(explained, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from saliency_cli.outputs.parquet import table
+
+    _, out = explained
+    records = [json.loads(line) for line in out["jsonl"].read_text().splitlines()]
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    pq.write_table(table(records[:6]), shards / "a.parquet")  # whole reviews: 2 methods each
+    (shards / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[6:]))
+    (shards / "notes.txt").write_text("not results\n")  # a folder's other files are left out
+    whole = summary_of(out["jsonl"])
+    assert summary_of(shards / "a.parquet", shards / "b.jsonl") == whole
+    assert summary_of(shards) == whole
+    assert summary_of(f"{shards}/*.[pj]*") == whole  # a.parquet and b.jsonl, in name order
+    pages = {}
+    for name, given in (("file", out["jsonl"]), ("folder", shards)):
+        res = run("report", given, "-o", tmp_path / f"{name}.html")
+        assert res.exit_code == 0, res.stderr
+        pages[name] = (tmp_path / f"{name}.html").read_text()
+        assert f"({len(REVIEWS)} reviews)" in res.stderr
+    assert pages["folder"].count('<details class="rv ') == pages["file"].count('<details class="rv ') == len(REVIEWS)
+    res = run("summarize", f"{tmp_path}/nothing-*.jsonl", "--json", "-")
+    assert res.exit_code == 1 and "no results file matches" in res.stderr

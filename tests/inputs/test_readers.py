@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from dataclasses import replace
 from itertools import islice
 
 import pytest
@@ -14,7 +15,10 @@ from saliency_cli.records import Review, RowError
 
 
 def read(path, **kw):
-    return list(open_reviews(InputSpec(path=str(path), **kw)))
+    """The items of one file, which all name it (its file name) as their source; returned without it."""
+    items = list(open_reviews(InputSpec(path=str(path), **kw)))
+    assert {i.source for i in items} <= {os.path.basename(path)}
+    return [replace(i, source=None) for i in items]
 
 
 def test_text_file_one_review_per_non_empty_line(tmp_path):
@@ -93,8 +97,8 @@ def test_missing_empty_and_directory_inputs(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(InputError, match="empty"):
         read(tmp_path / "empty.txt")
-    with pytest.raises(InputError, match="directory"):
-        read(tmp_path)
+    with pytest.raises(InputError, match="every file of .* is empty"):
+        read(tmp_path)  # a folder: its files of a known format
 
 
 def stdin(monkeypatch, raw):
@@ -384,5 +388,5 @@ def test_a_label_field_the_input_does_not_have_is_refused_before_any_work(tmp_pa
         read(j, rationale_field="why")
     t = tmp_path / "r.txt"
     t.write_text("good\n")
-    with pytest.raises(InputError, match="--label-field 'stars' needs CSV or JSONL input"):
+    with pytest.raises(InputError, match="--label-field 'stars' needs CSV, JSONL or Parquet input"):
         read(t, label_field="stars")

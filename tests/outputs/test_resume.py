@@ -17,9 +17,9 @@ def test_logged_errors_keeps_whole_lines_and_says_where_they_end(tmp_path):
              "not json\n",  # a line another tool wrote: kept, not a key
              json.dumps({"row": 5, "id": "e", "error": "empty"}) + "\n"]
     path.write_text("".join(lines))
-    assert logged_errors(path) == ({(2, None, "malformed"), (5, "e", "empty")}, None)
+    assert logged_errors(path) == ({(None, 2, None, "malformed"), (None, 5, "e", "empty")}, None)
     path.write_text("".join(lines) + '{"row": 9, "id"')
-    assert logged_errors(path) == ({(2, None, "malformed"), (5, "e", "empty")}, len("".join(lines)))
+    assert logged_errors(path) == ({(None, 2, None, "malformed"), (None, 5, "e", "empty")}, len("".join(lines)))
     assert logged_errors(tmp_path) == (set(), None)  # not a regular file: nothing read
 
 

@@ -55,9 +55,9 @@ def test_resume_drops_torn_line_and_last_review(tmp_path, fmt):
     with partial.open("ab") as f:
         f.write(b'{"id": "4", "te' if fmt == "jsonl" else b"4,gradi")
     state = scan_existing(partial, fmt)
-    assert state.done == {"1", "2"}
+    assert state.done == {(None, "1"), (None, "2")}
     w = ResultWriter(str(out), fmt, resume=True)
-    assert w.done == {"1", "2"}
+    assert w.done == {(None, "1"), (None, "2")}
     for rid in ("3", "4"):
         w.write([make(rid), make(rid, "gradient-x-input")])
     w.close(complete=True)
@@ -79,6 +79,53 @@ def test_output_format_and_errors(tmp_path):
         ResultWriter("-", "jsonl", resume=True)
     with pytest.raises(OutputError, match="does not exist"):
         ResultWriter(str(tmp_path / "no" / "o.jsonl"), "jsonl")
+
+
+def test_reviews_of_several_files_are_told_apart_by_source(tmp_path):
+    from dataclasses import replace
+
+    from saliency_cli.outputs.saved import read_results
+
+    rows = [replace(make(rid), source=source, row=int(rid)) for source in ("a.jsonl", "b.jsonl") for rid in "12"]
+    out = tmp_path / "o.csv"
+    w = ResultWriter(str(out), "csv", level="word", sourced=True)
+    for e in rows:
+        w.write([e])
+    w.close(complete=False)
+    text = (tmp_path / "o.csv.partial").read_text()
+    assert text.splitlines()[:2] == ["source,id,method,target,predicted,probability,position,word,start,end,score",
+                                     "a.jsonl,1,gradient,pos,pos,0.75,0,so,0,2,0.5"]
+    assert [(e.source, e.id) for e in read_results(tmp_path / "o.csv.partial")] == [
+        ("a.jsonl", "1"), ("a.jsonl", "2"), ("b.jsonl", "1"), ("b.jsonl", "2")]
+    assert scan_existing(tmp_path / "o.csv.partial", "csv").done == {("a.jsonl", "1"), ("a.jsonl", "2"), ("b.jsonl", "1")}
+    jsonl = tmp_path / "o.jsonl"
+    w = ResultWriter(str(jsonl), "jsonl")
+    for e in rows:
+        w.write([e])
+    w.close(complete=False)
+    state = scan_existing(tmp_path / "o.jsonl.partial", "jsonl", batch_size=2)
+    assert state.done == {("a.jsonl", "1"), ("a.jsonl", "2")}  # b.jsonl's rows 1-2 are its last batch: redone
+    again = ResultWriter(str(jsonl), "jsonl", resume=True, batch_size=2)
+    again.write([rows[0]])  # a review this file holds is not written twice
+    again.write([rows[2]])
+    again.close(complete=True)
+    assert [(r["source"], r["id"]) for r in map(json.loads, jsonl.read_text().splitlines())] == [
+        ("a.jsonl", "1"), ("a.jsonl", "2"), ("b.jsonl", "1")]
+
+
+def test_a_resumed_run_continues_the_errors_file_per_source(tmp_path):
+    from saliency_cli.outputs.writers import ErrorWriter
+    from saliency_cli.records import RowError
+
+    path = tmp_path / "errors.jsonl"
+    path.write_text('{"source": "a.jsonl", "row": 3, "id": null, "error": "empty"}\n')
+    writer = ErrorWriter(str(path), resume=True)
+    writer.add(RowError(3, None, "empty", "a.jsonl"))  # the interrupted run logged it: not twice
+    writer.add(RowError(3, None, "empty", "b.jsonl"))  # the same row of another file is its own error
+    writer.finish("complete")
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"source": "a.jsonl", "row": 3, "id": None, "error": "empty"},
+        {"source": "b.jsonl", "row": 3, "id": None, "error": "empty"}]
 
 
 def test_a_labelled_run_adds_a_label_column_and_its_records_read_back(tmp_path):

@@ -35,7 +35,7 @@ def runner(lm, **values):
 
 def test_counts_and_skips_done_ids(tiny_lm):
     sink = Collect()
-    summary = run(runner(tiny_lm), items(), [sink], done={"2", "3"})
+    summary = run(runner(tiny_lm), items(), [sink], done={(None, "2"), (None, "3")})
     assert (summary.explained, summary.skipped, summary.failed, summary.exit_code) == (8, 2, 0, EXIT_OK)
     assert [o.review.id for o in sink.outcomes] == ["1", "4", "5", "6", "7", "8", "9", "10"]
     assert sink.endings == [COMPLETE]
@@ -97,3 +97,13 @@ def test_an_exception_aborts_every_sink(tiny_lm):
     with pytest.raises(RuntimeError, match="the runner broke"):
         run(Broken(), items(3), [first, second])
     assert first.endings == second.endings == [ABORTED] and len(first.outcomes) == 1
+
+
+def test_resume_skips_reviews_by_file_and_id(tiny_lm):
+    reviews = [Review("1", "fine", 1, "a.jsonl"), Review("2", "good", 2, "a.jsonl"), Review("1", "bad", 1, "b.jsonl")]
+    sink = Collect()
+    summary = run(runner(tiny_lm), reviews, [sink], done={("a.jsonl", "1")})
+    assert [(o.review.source, o.review.id) for o in sink.outcomes] == [("a.jsonl", "2"), ("b.jsonl", "1")]
+    assert (summary.skipped, summary.explained) == (1, 2)
+    sink = Collect()  # a record without a source (an older file) stands for its id in any file
+    assert run(runner(tiny_lm), reviews, [sink], done={(None, "1")}).skipped == 2

@@ -117,14 +117,59 @@ def test_every_method_family_equals_the_local_engine_in_jsonl_and_csv(ray_instan
         close(float(row["score"]), float(want_row["score"]))
 
 
-def test_bad_rows_come_back_as_error_rows(ray_instance, bert_dir, tmp_path):
-    src = tmp_path / "in.jsonl"
+def shards(folder: Path, rows: int = 24) -> Path:
+    """Three shards of real reviews (ids unique within a file, the same ids across files) and a broken one."""
+    folder.mkdir()
+    reviews = [json.loads(line) for line in REVIEWS.read_text().splitlines()]
+    for k, name in enumerate("abc"):
+        (folder / f"{name}.jsonl").write_text("".join(
+            json.dumps({"review_id": f"r{i}", "text": reviews[k * rows + i]["text"]}) + "\n" for i in range(rows)))
+    (folder / "d.jsonl").write_text('{"review_id": "r0", "text": "fine"}\n{not json\n{"review_id": "r0", "text": '
+                                    '"dup"}\n{"review_id": "r3", "text": ""}\n{"review_id": "r4", "text": "last"}\n')
+    return folder
+
+
+def test_shards_give_the_same_rows_from_a_folder_a_glob_and_ray(ray_instance, sharp_dir, tmp_path, one_thread):
+    pa_parquet = pytest.importorskip("pyarrow.parquet")
+    from saliency_cli.outputs.saved import read_results
+
+    folder = shards(tmp_path / "in")
+    common = ["--id-field", "review_id", "--model", sharp_dir, "--method", "grad", "--method", "ig", "--steps", 4,
+              "--batch-size", 4]
+    out = {n: tmp_path / n for n in ("dir.jsonl", "glob.jsonl", "dir.err", "ray.err", "rows.parquet")}
+    assert explain("-i", folder, *common, "-o", out["dir.jsonl"], "-o", out["rows.parquet"],
+                   "--errors", out["dir.err"]).exit_code == 3
+    assert explain("-i", f"{folder}/*.jsonl", *common, "-o", out["glob.jsonl"]).exit_code == 3
+    assert out["glob.jsonl"].read_bytes() == out["dir.jsonl"].read_bytes()
+    want = lines(out["dir.jsonl"])
+    assert len(want) == (3 * 24 + 2) * 2 and {r["source"] for r in want} == {"a.jsonl", "b.jsonl", "c.jsonl", "d.jsonl"}
+    assert max(abs(t["score"]) for r in want for t in r["tokens"]) > 1e-3  # scores that can be told apart
+    table = pa_parquet.read_table(out["rows.parquet"])
+    assert table.column("id").to_pylist() == [r["id"] for r in want]
+    assert table.column("source").to_pylist() == [r["source"] for r in want]
+    assert table.column("words").to_pylist() == [r["words"] for r in want]
+    res = runner.invoke(app, ["explain", "-i", str(folder), *map(str, common), "--engine", "ray", "--workers", "2",
+                              "--output-dir", str(tmp_path / "parts"), "--output-format", "parquet",
+                              "--errors", str(out["ray.err"])])
+    assert res.exit_code == 3, res.stderr
+    assert "ray: 2 actors loaded the model 2 times" in res.stderr
+    manifest = json.loads((tmp_path / "parts" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["actors"] == manifest["model_loads"] == 2
+    assert [p["source"] for p in manifest["parts"]] == ["a.jsonl", "b.jsonl", "c.jsonl", "d.jsonl"]
+    got = [e.to_dict() for p in manifest["parts"] for e in read_results(tmp_path / "parts" / p["file"])]
+    for a, b in zip(want, got, strict=True):
+        close(a, b)
+    assert out["ray.err"].read_text() == out["dir.err"].read_text()
+    assert [e["source"] for e in lines(out["ray.err"])] == ["d.jsonl"] * 3
+
+
+def test_bad_rows_come_back_as_error_rows(ray_instance, bert_dir, tmp_path):  # input read by the driver
     # row 2: empty text (the reader), row 3: no tokens (the model, on the worker), row 4: not JSON (the reader)
     rows = [{"text": "good phone"}, {"text": "  "}, {"text": "\u200b\u200b"}, None, {"text": "awful battery"}]
-    src.write_text("".join((json.dumps(r) if r else "{not json") + "\n" for r in rows))
+    stdin = "".join((json.dumps(r) if r else "{not json") + "\n" for r in rows)
     out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
-    res = explain("--input", src, "--model", bert_dir, "--method", "grad", "--engine", "ray", "--batch-size", 2,
-                  "-o", out, "--errors", errors)
+    res = runner.invoke(app, ["explain", "--input", "-", "--model", str(bert_dir), "--method", "grad", "--engine", "ray",
+                              "--batch-size", "2", "-o", str(out), "--errors", str(errors), "-q"], input=stdin)
     assert res.exit_code == 3, res.stderr
     assert [r["id"] for r in lines(out)] == ["1", "5"]
     bad = {e["row"]: e["error"] for e in lines(errors)}
@@ -164,17 +209,23 @@ def test_unexpected_failure_costs_only_its_row(tiny_lm, monkeypatch):
     assert out[1].row == 2 and "KeyError" in out[1].error and out[2].error == "empty"
 
 
-def test_actor_answers_a_pandas_batch_in_row_order(bert_dir):
+def test_actor_answers_a_block_in_row_order_and_its_keep_tallies(bert_dir):
+    from saliency_cli.runners.ray.reading import Blocks, frames
+
     explainer = ray_worker.Explainer(ModelSpec(str(bert_dir), "cpu"), make_settings(["grad"]), 1)
-    batches = [(0, [Review("x", "great", 1), Review("y", "bad", 2)]), (1, [RowError(3, None, "malformed")])]
-    block = ray_worker.to_frame(batches, rows=5)  # padded to 5 rows: every block the same size
-    assert block["batch"].tolist() == [0, 0, 1, -1, -1]
+    items = [Review("x", "great", 1, "a.txt"), Review("y", "bad", 2, "a.txt"), RowError(3, None, "malformed", "a.txt")]
+    block, = frames(items, Blocks(batch_size=2, batches=3), position=7)  # padded to 6 rows: every block the same size
+    assert block["batch"].tolist() == [0, 0, 1, -1, -1, -1] and set(block["block"]) == {"00007-000000000001"}
     answer = explainer(block)
-    assert list(answer.columns) == ["batch", "row", "result"]
-    assert answer["row"].tolist() == [1, 2, 3]
+    assert list(answer.columns) == ["batch", "row", "result", "extra"] and answer["row"].tolist() == [1, 2, 3]
     results = ray_worker.results_of(answer)
     assert [r.review.id for r in results[:2]] == ["x", "y"] and results[2].error == "malformed"
     assert [len(r.explanations) for r in results[:2]] == [1, 1] and results[0].written is None
+    assert ray_worker.extras_of(answer) == []
+    explainer.keep = ray_worker.Tallied(("gradient",))
+    answer = explainer(block)
+    tally, = ray_worker.extras_of(answer)
+    assert tally.reviews == 2 and [r.explanations for r in ray_worker.results_of(answer)[:2]] == [(), ()]
 
 
 def test_batches_are_cut_where_the_local_runner_cuts_them(tiny_lm, monkeypatch):
@@ -236,40 +287,64 @@ def test_ray_options_need_the_ray_engine(bert_dir):
 
 
 
-def test_output_dir_parts_and_manifest_hold_the_local_rows_and_resume(ray_instance, sharp_dir, tmp_path,
-                                                                     one_thread):
+CSV = "".join(['id,text\n', *(f'{i},"review {i}, line one\nand {"great" if i % 3 else "awful"} line two"\n'
+                               for i in range(1, 31)), '31,"a quote left open\n32,next\n', '7,duplicate id\n',
+               *(f"{i},plain review {i}\n" for i in range(33, 46))])
+
+
+def test_pieces_of_one_file_give_the_local_rows_and_a_stop_then_resume_completes_them(ray_instance, sharp_dir,
+                                                                                     tmp_path, one_thread):
+    """Read tasks over byte ranges of one CSV (quoted newlines, a broken quote, a duplicate id), parts
+    of 8 rows; a stop after the first answered part (Ctrl-C), then --resume: every row of a local
+    run, once, with its scores."""
+    from saliency_cli.engine import prepare
     from saliency_cli.inputs import InputSpec, open_reviews
-    from saliency_cli.model import ModelSpec
+    from saliency_cli.model import load_model
+    from saliency_cli.outputs.writers import Outputs
+    from saliency_cli.runners.local import LocalRunner
     from saliency_cli.runners.loop import run as run_loop
     from saliency_cli.runners.ray.driver import RayRunner
     from saliency_cli.runners.ray.parts import OutputDir
 
-    src = tmp_path / "in.jsonl"
-    src.write_text("".join(REVIEWS.read_text().splitlines(keepends=True)[:40]))
-    local = tmp_path / "local.jsonl"
-    assert explain("-i", src, "--model", sharp_dir, "--method", "grad", "--batch-size", 8, "-o", local).exit_code == 0
-    settings = make_settings(["grad"], batch_size=8)
-    options = RayOptions(workers=(1, 1), part_rows=16)
-    model = ModelSpec(str(sharp_dir), "cpu")
+    src = tmp_path / "in.csv"
+    src.write_text(CSV)
+    spec = InputSpec(path=str(src), id_field="id")
+    settings = make_settings(["grad"], batch_size=4)
+    local = Outputs([str(tmp_path / "local.jsonl")], None, "token", False)
+    run_loop(LocalRunner(prepare(load_model(str(sharp_dir), device="cpu"), settings)), open_reviews(spec), [local])
+    want = lines(tmp_path / "local.jsonl")
+    assert len(want) == 44 and [r["row"] for r in want[29:32]] == [30, 32, 34]  # 31: broken quote, 33: dup id
     folder = tmp_path / "parts"
 
-    def run(resume: bool):
+    def run(resume: bool, **stop):
         out = OutputDir.open(str(folder), None, "token", resume)
-        summary = run_loop(RayRunner(model, settings, options, parts=out.spec), open_reviews(InputSpec(path=str(src))),
-                           [out], done=out.done)
-        return summary, json.loads((folder / "manifest.json").read_text())
+        ray_runner = RayRunner(ModelSpec(str(sharp_dir), "cpu"), settings,
+                               RayOptions(workers=(1, 1), cpus_per_worker=1, part_rows=8), keep=out.spec,
+                               on_loads=out.loaded)  # pieces of 16 rows: 3 in the file, 2 parts each
+        return run_loop(ray_runner, open_reviews(spec), [out], done=out.done, **stop), \
+            json.loads((folder / "manifest.json").read_text())
 
-    summary, manifest = run(resume=False)
-    assert summary.explained == 40 and manifest["complete"] and manifest["reviews"] == 40
-    assert [(p["first_row"], p["last_row"]) for p in manifest["parts"]] == [(1, 16), (17, 32), (33, 40)]
-    got = [rec for p in manifest["parts"] for rec in lines(folder / p["file"])]
-    for a, b in zip(lines(local), got, strict=True):
+    summary, manifest = run(False, should_stop=lambda: True)  # Ctrl-C at once: the first answered part is kept
+    assert summary.interrupted and not manifest["complete"] and 1 <= summary.explained < 44
+    summary, manifest = run(True)
+    assert not summary.interrupted and manifest["complete"] and summary.failed == 2
+    assert summary.explained + summary.skipped == 44 and manifest["reviews"] == 44
+    assert [p["first_row"] for p in manifest["parts"]] == [1, 9, 17, 25, 34, 41]  # row 33 failed: no record
+    got = [record for p in manifest["parts"] for record in lines(folder / p["file"])]
+    for a, b in zip(want, got, strict=True):
         close(a, b)
-    (folder / manifest["parts"][1]["file"]).unlink()  # as if the run had stopped before that block
-    with pytest.raises(Exception, match="already holds 2 parts"):
-        OutputDir.open(str(folder), None, "token", resume=False)
-    summary, manifest = run(resume=True)
-    assert (summary.explained, summary.skipped) == (16, 24) and manifest["reviews"] == 40
-    got = sorted((rec for p in manifest["parts"] for rec in lines(folder / p["file"])), key=lambda r: r["row"])
-    for a, b in zip(lines(local), got, strict=True):
-        close(a, b)
+
+
+def test_evaluate_on_ray_gives_the_local_summary(ray_instance, sharp_dir, tmp_path, one_thread):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(REVIEWS.read_text().splitlines(keepends=True)[:24]))
+    common = ["evaluate", str(src), "--model", str(sharp_dir), "--method", "grad", "--method", "occlusion",
+              "--bootstrap", "200", "--batch-size", "4", "-q"]
+    res = runner.invoke(app, [*common, "--summary", str(tmp_path / "local.json")])
+    assert res.exit_code == 0, res.stderr
+    res = runner.invoke(app, [*common, "--summary", str(tmp_path / "ray.json"), "--engine", "ray", "--workers", "1",
+                              "--cpus-per-worker", "1"])
+    assert res.exit_code == 0, res.stderr
+    want, got = (json.loads((tmp_path / n).read_text()) for n in ("local.json", "ray.json"))
+    assert want["methods"]["occlusion"]["comprehensiveness"]["n"] == 24
+    close(want, got)

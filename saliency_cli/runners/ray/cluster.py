@@ -39,14 +39,16 @@ class RayError(Exception):
 class RayOptions:
     """Where and how wide to run: ``address`` None starts a private local instance; ``workers`` is
     (min, max) actors (equal: a fixed pool), None: one per CPU share locally, 1 to all the cluster's
-    CPUs (or GPUs) on a cluster; ``window`` is batches per worker sent to Ray at a time; ``part_rows``
-    the input rows per block (one part file each) with ``--output-dir``."""
+    CPUs (or GPUs) on a cluster. Input rows per block (one read task, one actor call): the first block
+    ``first_block_rows``, each next one twice as many, up to ``block_rows`` (answers go back to the
+    driver) or ``part_rows`` with ``--output-dir`` (one part file each); all in whole batches."""
 
     address: str | None = None
     workers: tuple[int, int] | None = None
     cpus_per_worker: float | None = None
     gpus_per_worker: float = 0.0
-    window: int = 64
+    first_block_rows: int = 64
+    block_rows: int = 512
     part_rows: int = 1024
     no_progress_timeout_s: float | None = None
     temp_dir: str | None = None
