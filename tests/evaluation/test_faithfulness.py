@@ -137,13 +137,14 @@ def test_kendall_tau_b_matches_scipy():
                 assert ours == pytest.approx(ref, abs=1e-12)
     assert faith.kendall_tau_b([1.0], [2.0]) is None
     assert faith.kendall_tau_b([1, 1, 1], [1, 2, 3]) is None
+    assert faith.kendall_tau_b([1.0, 2.0, 3.0], [1.0, 2.0]) is None  # lists of different lengths
 
 
 def test_ranking_masks_and_bins():
     assert list(faith.ranking([0.1, 0.5, 0.5, -1.0])) == [1, 2, 0, 3]  # ties by position
     assert [faith.top_k(n, b) for n in (3, 100) for b in faith.BINS] == [1, 1, 1, 1, 2, 1, 5, 10, 20, 50]
     m = faith.masks([0.1, 0.5, 0.5, -1.0])
-    assert m.shape == (12, 4)
+    assert m.shape == (12, 4) and m.dtype == bool  # used as keep-masks: 1.0 would index, not select
     assert m[0].all() and not m[1].any()
     assert list(m[2]) == [True, False, True, True]  # comprehensiveness at 1 %: the top word removed
     assert list(m[2 + 4]) == [True, False, False, True]  # 50 %: the top two removed
@@ -196,6 +197,13 @@ def test_windowed_reviews_are_skipped_with_a_reason(lm):
     assert windowed.windows > 1
     assert windowed.faithfulness["comprehensiveness"] is None and "window" in windowed.faithfulness["reason"]
     assert short.windows == 1 and short.faithfulness["reason"] is None
+
+
+def test_skipped_object_has_every_key_null_but_bins_baseline_and_reason():
+    assert faith.skipped("unk", "windowed review", bins=(0.1, 0.5)) == {
+        "bins": [0.1, 0.5], "baseline": "unk", "comprehensiveness": None, "sufficiency": None, "curve": None,
+        "normalized": None, "full": None, "empty": None, "taucorr_loo": None, "reason": "windowed review"}
+    assert faith.skipped("mask", "x")["bins"] == list(faith.BINS)
 
 
 def test_cli_flag(bert_dir):

@@ -64,6 +64,26 @@ def test_the_interval_is_mean_plus_minus_t_times_the_standard_error():
     assert one.interval() is None and one.mean() == 3.0 and Moments().mean() is None
 
 
+@pytest.fixture(autouse=True)
+def fresh_quantiles():
+    """Quantiles computed in each test, not served from the cache an earlier test filled."""
+    t_quantile.cache_clear()
+
+
 @pytest.mark.parametrize("df, expected", sorted(T_TABLE.items()))
 def test_t_quantiles(df, expected):
     assert t_quantile(df) == pytest.approx(expected, abs=1e-9)
+
+
+def test_two_values_have_an_interval_and_a_small_spread_stays_small():
+    m = Moments()
+    for x in (0.5, 1.5):
+        m.add(x)
+    assert m.mean() == 1.0
+    half = T_TABLE[1] * math.sqrt(0.5 / 2)
+    assert m.interval() == pytest.approx((1.0 - half, 1.0 + half), abs=1e-12)
+    tight = Moments()
+    for x in (0.25, 0.2501, 0.2499):
+        tight.add(x)
+    lo, hi = tight.interval()
+    assert hi - lo == pytest.approx(2 * T_TABLE[2] * 1e-4 / math.sqrt(3), rel=1e-6)

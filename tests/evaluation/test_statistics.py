@@ -159,3 +159,98 @@ def test_plausibility_is_tallied_beside_faithfulness_and_rationale_problems_are_
     assert s["plausibility_not_scored"] == {"unreadable rationale: x": 2} and s["rationale_problems"] == 2
     assert [n[1:] for n in tally.notes] == [("2", "rationale entries not found in the review: 'unicorn'"),
                                             ("3", "unreadable rationale: x")]
+
+
+def test_every_metric_lands_in_its_own_column_and_the_summary_names_its_settings():
+    tally = Tally(["a", "random"])
+    tally.add_review(review("1", {"a": (0.5, 0.1), "random": (0.1, 0.2)}))
+    tally.add_review([replace_faith(e, norm=(0.25, 0.75), tau=0.4) for e in review("2", {"a": (0.3, 0.2),
+                                                                                        "random": (0.0, 0.1)})])
+    s = summarize(tally, resamples=40, seed=3)
+    a = s["methods"]["a"]
+    assert a["normalized_comprehensiveness"]["mean"] == pytest.approx((0.5 + 0.25) / 2)
+    assert a["normalized_sufficiency"]["mean"] == pytest.approx((0.5 + 0.75) / 2)
+    assert a["taucorr_loo"] == {"mean": pytest.approx(0.4), "ci95": [pytest.approx(0.4)] * 2, "n": 1}
+    assert a["token_f1"] == {"mean": None, "ci95": [None, None], "n": 0}
+    assert (s["bins"], s["baseline"]) == ([0.01, 0.05, 0.1, 0.2, 0.5], "mask")
+    assert s["bootstrap"] == {"resamples": 40, "seed": 3, "interval": "percentile, 95%"}
+    assert s["higher_is_better"]["sufficiency"] is False and s["higher_is_better"]["comprehensiveness"] is True
+    assert s["not_scored"] == {} and s["plausibility_not_scored"] == {} and s["rationale_problems"] == 0
+    assert s["score"].startswith("comprehensiveness - sufficiency")
+
+
+def replace_faith(e, norm, tau):
+    from dataclasses import replace
+
+    comp, suff = e.faithfulness["comprehensiveness"], e.faithfulness["sufficiency"]
+    return replace(e, faithfulness=faith(comp, suff, tau=tau, norm=norm))
+
+
+def test_ranking_orders_by_mean_rank_and_puts_unscored_methods_last():
+    """Not the alphabetical order: b ranks first, then random, then a; c has no record at all."""
+    tally = Tally(["a", "b", "c", "random"])
+    from saliency_cli.records import Outcome, Review, RowError
+
+    for i, (a, b, r) in enumerate([(0.0, 0.5, 0.2), (0.1, 0.4, 0.3)]):
+        tally.add(Outcome(Review(str(i), "good movie", i + 1), review(str(i), {"a": (a, 0.0), "b": (b, 0.0),
+                                                                              "random": (r, 0.0)})))
+    tally.add(RowError(3, "x", "bad row"))  # failed rows are left out
+    s = summarize(tally, resamples=20)
+    assert s["ranking"] == ["b", "random", "a", "c"] and (s["rows"], s["units"]) == (2, 2)
+    assert s["methods"]["c"]["mean_rank"] is None and s["methods"]["c"]["curve"] is None
+    assert s["methods"]["c"]["comprehensiveness"] == {"mean": None, "ci95": [None, None], "n": 0}
+    assert s["methods"]["b"]["wins"] == {"a": 1.0, "c": None, "random": 1.0}
+
+
+def test_an_empty_tally_summarises_to_nulls_and_default_seed_zero():
+    tally = Tally(["a", "random"])
+    tally.add_review([])
+    s = summarize(tally, resamples=10)
+    assert (s["rows"], s["units"], s["ranking"]) == (0, 0, ["a", "random"])
+    assert s["methods"]["a"]["comprehensiveness"] == {"mean": None, "ci95": [None, None], "n": 0}
+    assert s["methods"]["a"]["mean_rank"] is None and s["methods"]["a"]["curve"] is None
+    assert s["bootstrap"]["seed"] == 0 and summarize(tally, resamples=10, seed=0) == s
+    assert Tally([]).matrix().shape == (0, 0, len(METRICS))
+
+
+def test_intervals_are_the_2_5_and_97_5_percentiles_of_the_bootstrap_means():
+    tally = Tally(["a", "random"])
+    for i in range(12):
+        tally.add_review(review(str(i), {"a": (0.1 * (i % 5), 0.02 * i), "random": (0.05 * i, 0.1)}))
+    s = summarize(tally, resamples=60, seed=5)
+    flat = tally.matrix().reshape(12, -1)
+    boot = bootstrap_means(flat, 60, 5)
+    want = [np.percentile(boot[:, 0], 2.5), np.percentile(boot[:, 0], 97.5)]
+    assert s["methods"]["a"]["comprehensiveness"]["ci95"] == pytest.approx(want, abs=1e-12)
+
+
+def test_bootstrap_of_one_row_is_that_row_and_uneven_chunks_cover_every_resample():
+    assert bootstrap_means(np.array([[2.0, -1.0]]), 5, 0).tolist() == [[2.0, -1.0]] * 5
+    x = np.arange(20, dtype=float)[:, None]
+    np.testing.assert_allclose(bootstrap_means(x, 12, 3, max_cells=100), bootstrap_means(x, 12, 3))  # 5+5+2
+    assert bootstrap_means(np.zeros((0, 2)), 3, 0).shape == (3, 2)
+
+
+def test_rationale_notes_name_entries_and_merge_keeps_reasons_notes_and_settings():
+    from dataclasses import replace
+
+    def one(i, plaus, faithfulness=None):
+        e = make_explanation(str(i), "good movie", method="a", row=i)
+        return [replace(e, plausibility=plaus, faithfulness=faithfulness or faith(0.1, 0.0))]
+
+    problem = {"token_f1": None, "iou": None, "auprc": None, "unmatched": ["[7]", "unicorn"], "reason": None}
+    first = Tally(["a"])
+    for i in range(1, 23):
+        first.add_review(one(i, problem))
+    assert first.note_count == 22 and len(first.notes) == 20
+    assert first.notes[0] == (1, "1", "rationale entries not found in the review: [7], 'unicorn'")
+    other = Tally(["a"])
+    other.add_review(one(30, {"reason": "unreadable rationale: y"}, {"comprehensiveness": None, "reason": "windowed"}))
+    other.add_review(one(31, problem))
+    empty = Tally(["a"])
+    empty.merge(other)
+    assert (empty.bins, empty.baseline) == ([0.01, 0.05, 0.1, 0.2, 0.5], "mask")
+    assert empty.reasons == {"windowed": 1} and empty.plausibility_reasons == {"unreadable rationale: y": 1}
+    assert [n[0] for n in empty.notes] == [30, 31] and empty.note_count == 2
+    first.merge(other)
+    assert first.note_count == 24 and len(first.notes) == 20 and first.reviews == 24

@@ -390,3 +390,102 @@ def test_a_label_field_the_input_does_not_have_is_refused_before_any_work(tmp_pa
     t.write_text("good\n")
     with pytest.raises(InputError, match="--label-field 'stars' needs CSV, JSONL or Parquet input"):
         read(t, label_field="stars")
+
+
+def csv_error(path, **kw) -> str:
+    with pytest.raises(InputError) as info:
+        read(path, **kw)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("given", ["tab", "\\t", "\t"])
+def test_delimiter_option_names_tab_three_ways(tmp_path, given):
+    p = tmp_path / "r.csv"
+    p.write_text("id\ttext\n1\thello, world\n")
+    assert read(p, delimiter=given) == [Review("1", "hello, world", 1)]
+
+
+def test_a_tsv_file_is_split_at_tabs_even_where_commas_would_find_the_column(tmp_path):
+    p = tmp_path / "r.tsv"
+    p.write_text("text,note\tid\nfine, ok\t1\n")
+    assert csv_error(p) == "column 'text' not found; available columns: text,note, id"
+
+
+def test_the_header_line_is_sniffed_whole_after_its_byte_order_mark(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes("\ufeffreview text;id\nhello there;7\n".encode())
+    assert read(p, text_field="review text") == [Review("7", "hello there", 1)]
+
+
+def test_a_header_byte_invalid_in_the_encoding_does_not_stop_the_delimiter_sniff(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes("caf\xe9;text\n1;x, y\n".encode("latin-1"))
+    assert read(p) == [Review("1", "x, y", 1)]
+
+
+def test_header_problems_are_one_line_errors(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text('"id,text\n1,a\n')
+    assert csv_error(p) == ("cannot parse the header (line 1) as CSV: unclosed quote (the quoted field runs to the "
+                            "end of the file)")
+    p.write_text("review\nsome text\n")
+    assert csv_error(p) == ("column 'text' not found; available columns: review (delimiter ','; set --delimiter "
+                            "if that is wrong)")
+    p.write_text("review,stars\nsome text,5\n")
+    assert csv_error(p) == "column 'text' not found; available columns: review, stars"
+
+
+def test_blank_and_empty_records_and_ids(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("id,text\n1,a\n   \n,\n,b\n2,\n3,c\n")
+    assert read(p) == [Review("1", "a", 1), RowError(2, None, "the id field 'id' is empty"),
+                       RowError(3, None, "the id field 'id' is empty"), RowError(4, "2", "the review text is empty"),
+                       Review("3", "c", 5)]
+
+
+def test_multi_line_record_problems_name_their_lines_and_the_lines_after_the_first_are_read_again(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text('id,text\n1,"a\nb",extra\n2,"opened\n3,x\n4,end"x\n5,ok\n')
+    assert read(p) == [
+        RowError(1, "1", "malformed CSV at line 2: wrong number of fields (expected 2, saw 3) in a record over "
+                         "lines 2-3; is a quote left open?"),
+        Review('b"', "extra", 2),
+        RowError(3, "2", "malformed CSV at line 4: unclosed quote (the quoted field opened on this line runs into "
+                         "line 6, where a quote is followed by more text)"),
+        Review("3", "x", 4), Review("4", 'end"x', 5), Review("5", "ok", 6)]
+
+
+def test_lines_after_a_broken_record_are_read_again_with_the_file_s_delimiter(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text('id;text\n1;"never\n2;two, with a comma\n3;three\n')
+    out = read(p)
+    assert out[0].row == 1 and out[0].id == "1" and "malformed CSV at line 2" in out[0].error
+    assert out[1:] == [Review("2", "two, with a comma", 2), Review("3", "three", 3)]
+
+
+def test_a_malformed_record_without_its_id_field_has_no_id(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text('text,id\ngood,1\n"never closed\n')
+    assert read(p)[1] == RowError(2, None, "malformed CSV at line 3: unclosed quote (the quoted field runs to the "
+                                           "end of the file)")
+
+
+def test_a_field_over_the_csv_limit_is_a_row_error_saying_so(tmp_path):
+    import csv
+
+    p = tmp_path / "r.csv"
+    p.write_text("id,text\n1," + "x" * 200 + "\n2,fine\n")
+    old = csv.field_size_limit(100)
+    try:
+        out = read(p)
+    finally:
+        csv.field_size_limit(old)
+    assert out[0] == RowError(1, None, "malformed CSV at line 2: a field is longer than 100 characters (is a "
+                                       "quote left open?)")
+    assert out[1:] == [Review("2", "fine", 2)]
+
+
+def test_an_encoding_read_through_a_text_wrapper_keeps_line_ends_inside_quotes(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes('id,text\r\n1,"two\r\nlines"\r\n2,"one\rcarriage"\n'.encode("utf-16"))
+    assert read(p, encoding="utf-16") == [Review("1", "two\r\nlines", 1), Review("2", "one\rcarriage", 2)]

@@ -180,6 +180,23 @@ def test_parameters_are_validated_naming_the_option():
     assert get_method("LIME") is get_method("lime")
     run = make_settings(["lime"]).methods[0]
     assert dict(run.params) == {"baseline": None, "features": "word", "samples": 500, "seed": 0}
+    assert dict(make_settings(["lime"], options={"samples": 2}).methods[0].params)["samples"] == 2  # the least
+
+
+def test_no_features_one_copy_and_an_empty_fit():
+    from saliency_cli.methods.lime import ridge_fit
+
+    lime = Lime()
+    assert lime.masks(0, {"samples": 50, "seed": 0}, "text").shape == (1, 0)
+    coef, r2 = ridge_fit(np.ones((1, 0)), np.array([0.7]))
+    assert coef.shape == (0,) and r2 == 1.0
+
+
+def test_windows_record_every_fit_and_the_worst_as_r2():
+    lime = Lime()
+    first = {"samples": 500, "seed": 0, "r2": 0.8}
+    assert lime.window_params([first, {**first, "samples": 9, "r2": 0.5}, {**first, "r2": 0.9}]) == {
+        "samples": 500, "seed": 0, "r2": 0.5, "r2_windows": [0.8, 0.5, 0.9]}
 
 
 def test_listed_by_the_methods_command():

@@ -179,6 +179,13 @@ class _Tokenizer:
         return getattr(self._real, name)
 
 
+def test_masks_keep_the_review_then_drop_each_feature_once():
+    from saliency_cli.methods import get_method
+
+    m = get_method("occlusion").masks(3, {}, "text")
+    assert m.dtype == bool and m.tolist() == [[True] * 3, [False, True, True], [True, False, True], [True, True, False]]
+
+
 def test_default_replacement_order():
     def lm(**ids):
         return SimpleNamespace(tokenizer=SimpleNamespace(**{f"{k}_token_id": ids.get(k) for k in ("mask", "unk", "pad")}))

@@ -44,3 +44,19 @@ def test_runs_no_model_forward(tiny_lm, monkeypatch):
     monkeypatch.setattr(forward, "_forward", lambda lm, inputs, *a: calls.append(len(inputs)) or real(lm, inputs, *a))
     scores(tiny_lm, TEXTS)
     assert calls == [0]
+
+
+def test_no_copies_and_draws_pinned_to_seed_and_text():
+    """The scores of a seed and review text are fixed across releases: saved results stay reproducible."""
+    import numpy as np
+
+    from saliency_cli.methods import get_method
+    from saliency_cli.methods.base import stable_seed
+
+    method = get_method("random")
+    masks = method.masks(4, {"seed": 3}, "a review")
+    assert masks.shape == (0, 4) and masks.dtype == bool
+    got = method.attribute(masks, np.zeros(0), {"seed": 3}, "a review").scores
+    want = np.random.default_rng(stable_seed(3, "random", "a review")).standard_normal(4)
+    assert got.tolist() == want.tolist()
+    assert got.tolist() != method.attribute(masks, np.zeros(0), {"seed": 3}, "another").scores.tolist()
