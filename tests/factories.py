@@ -139,3 +139,21 @@ def wait_for_lines(path, n: int, proc, timeout: float = 300.0) -> bytes:
         assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before writing {n} lines to {path}"
         assert time.monotonic() < deadline, f"{path} did not get {n} lines"
         time.sleep(0.02)
+
+
+def ig_inputs(lm, text: str, baseline: str = "pad"):
+    """(embeddings, baseline embeddings, attention mask) of one review, built independently of the
+    engine: non-special tokens replaced by [PAD] or [MASK], or their embeddings by zeros."""
+    import torch
+
+    enc = lm.tokenizer(text, return_tensors="pt", return_special_tokens_mask=True)
+    ids, special = enc["input_ids"], enc["special_tokens_mask"].bool()
+    emb_layer = lm.model.get_input_embeddings()
+    with torch.no_grad():
+        emb = emb_layer(ids)
+        if baseline == "zero":
+            base = torch.where(special.unsqueeze(-1), emb, torch.zeros_like(emb))
+        else:
+            fill = lm.tokenizer.pad_token_id if baseline == "pad" else lm.tokenizer.mask_token_id
+            base = emb_layer(torch.where(special, ids, torch.full_like(ids, fill)))
+    return emb, base, enc["attention_mask"]

@@ -13,18 +13,24 @@ from saliency_cli.inputs.spec import DEFAULT_ID, InputError, InputSpec
 from saliency_cli.records import Review, RowError
 
 
-def read_text(stream: Iterable[bytes], encoding: str, ids: IdTracker,
-              first_row: int = 1) -> Iterator[Review | RowError]:
-    """One review per line (blank lines skipped); a line's row is its line number (``first_row``: the
-    number of the first line read, for a read that starts inside the file)."""
+def _lines(stream: Iterable[bytes], encoding: str, first_row: int) -> Iterator[tuple[int, str | RowError]]:
+    """(row, text) of every line that is not blank, the first line's BOM dropped; a line that does not
+    decode comes as its row error."""
     for row, raw in enumerate(stream, start=first_row):
         if row == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
         line = decode(raw.rstrip(b"\r\n"), encoding, row)
+        if isinstance(line, RowError) or line.strip():
+            yield row, line
+
+
+def read_text(stream: Iterable[bytes], encoding: str, ids: IdTracker,
+              first_row: int = 1) -> Iterator[Review | RowError]:
+    """One review per line (blank lines skipped); a line's row is its line number (``first_row``: the
+    number of the first line read, for a read that starts inside the file)."""
+    for row, line in _lines(stream, encoding, first_row):
         if isinstance(line, RowError):
             yield line
-            continue
-        if not line.strip():
             continue
         yield make_review(line, str(row), row, ids, "text")
 
@@ -39,14 +45,9 @@ def read_jsonl(stream: Iterable[bytes], spec: InputSpec, encoding: str, ids: IdT
     id_field = spec.id_field
     decided = id_field is not None or spec.row_ids
     extras = spec.label_field is not None or spec.rationale_field is not None
-    for row, raw in enumerate(stream, start=first_row):
-        if row == 1:
-            raw = raw.removeprefix(codecs.BOM_UTF8) if encoding.startswith("utf-8") else raw
-        line = decode(raw.rstrip(b"\r\n"), encoding, row)
+    for row, line in _lines(stream, encoding, first_row):
         if isinstance(line, RowError):
             yield line
-            continue
-        if not line.strip():
             continue
         try:
             obj = json.loads(line)

@@ -12,6 +12,7 @@ from saliency_cli.runners.local import explain_reviews, explain_stream
 from saliency_cli.settings import make_settings
 from saliency_cli.records import Review
 from tests.conftest import CORPUS
+from tests.factories import ig_inputs
 
 TEXTS = [
     "Not buying it any sooner! Other brands do a much better job",
@@ -53,20 +54,11 @@ def assert_same_scores(a, b, rel=1e-5, key=None):
 
 
 def change(lm, text, target, attribute, baseline="pad"):
-    """F(x) - F(baseline) from two fresh forwards on the review and on its baseline (non-special
-    tokens replaced by [PAD] or [MASK], or their embeddings by zeros)."""
-    enc = lm.tokenizer(text, return_tensors="pt", return_special_tokens_mask=True)
-    ids, special = enc["input_ids"], enc["special_tokens_mask"].bool()
-    emb_layer = lm.model.get_input_embeddings()
+    """F(x) - F(baseline) from two fresh forwards on the review and on its baseline."""
+    emb, base, mask = ig_inputs(lm, text, baseline)
     with torch.no_grad():
-        emb = emb_layer(ids)
-        if baseline == "zero":
-            base = torch.where(special.unsqueeze(-1), emb, torch.zeros_like(emb))
-        else:
-            fill = lm.tokenizer.pad_token_id if baseline == "pad" else lm.tokenizer.mask_token_id
-            base = emb_layer(torch.where(special, ids, torch.full_like(ids, fill)))
-        fx = _forward_value(lm, emb, enc["attention_mask"], target, attribute)
-        fb = _forward_value(lm, base, enc["attention_mask"], target, attribute)
+        fx = _forward_value(lm, emb, mask, target, attribute)
+        fb = _forward_value(lm, base, mask, target, attribute)
     return float(fx - fb)
 
 

@@ -10,6 +10,7 @@ from saliency_cli.runners.local import explain_reviews
 from saliency_cli.settings import make_settings
 from saliency_cli.methods.integrated_gradients import RULES, quadrature
 from saliency_cli.records import Review
+from tests.factories import ig_inputs
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -45,18 +46,7 @@ def test_matches_captum_integrated_gradients(sharp_lm, baseline, rule, steps):
     lm = sharp_lm
     text = "Not buying it any sooner! Other brands do a much better job"
     (e,) = explain_reviews(lm, [Review("1", text, 1)], make_settings(["ig"], options={"baseline": baseline, "steps": steps, "ig_rule": rule}))
-    tok = lm.tokenizer
-    enc = tok(text, return_tensors="pt", return_special_tokens_mask=True)
-    ids, mask = enc["input_ids"], enc["attention_mask"]
-    special = enc["special_tokens_mask"].bool()
-    emb_layer = lm.model.get_input_embeddings()
-    with torch.no_grad():
-        emb = emb_layer(ids)
-        if baseline == "zero":
-            base = torch.where(special.unsqueeze(-1), emb, torch.zeros_like(emb))
-        else:
-            fill = tok.pad_token_id if baseline == "pad" else tok.mask_token_id
-            base = emb_layer(torch.where(special, ids, torch.full_like(ids, fill)))
+    emb, base, mask = ig_inputs(lm, text, baseline)
 
     def forward(x, attention_mask):
         return torch.softmax(lm.model(inputs_embeds=x, attention_mask=attention_mask).logits, -1)
