@@ -6,7 +6,7 @@ from typing import Any
 
 from saliency_cli.cli.console import err, fail, plural, report_summary
 from saliency_cli.cli.display import RunDisplay
-from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, rows_left, run_settings
+from saliency_cli.cli.plan import check_outputs, files_named, input_spec, model_spec, rows_left, run_settings
 from saliency_cli.cli.run import execute, make_runner
 from saliency_cli.cli.signature import values_of
 from saliency_cli.records import ABORTED
@@ -31,6 +31,9 @@ def explain(**given: Any) -> None:
     try:
         engine = plan_engine(v["engine"], v["ray_address"], v["workers"], v["cpus_per_worker"], v["gpus_per_worker"])
         spec = input_spec(v)
+        for text in files_named(spec.texts):
+            err.print(f"note: {text!r} names a file but is explained as review text; to read the file: -i {text}",
+                      markup=False, highlight=False)
         settings = run_settings(v)
         outputs = list(v["output"] or ["-"])
         check_outputs(outputs, v["errors"], v["html"], v["output_format"], settings.faithfulness)

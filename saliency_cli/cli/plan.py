@@ -31,6 +31,13 @@ def input_spec(values: Mapping[str, Any]) -> InputSpec:
     return InputSpec(**fields)
 
 
+def files_named(texts: tuple[str, ...]) -> list[str]:
+    """The TEXT arguments that name an existing file: most likely meant for ``-i``, explained as text."""
+    import os
+
+    return [t for t in texts if t != "-" and "\n" not in t and len(t) < 4096 and os.path.isfile(t)]
+
+
 def model_spec(values: Mapping[str, Any], device: str | None = None) -> Any:
     """How to load the model (a ``model.ModelSpec``); ``device`` overrides ``--device`` (the Ray driver
     checks on its CPU). torch is imported here, not when the CLI starts: report and summarize need none."""

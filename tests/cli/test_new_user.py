@@ -139,3 +139,13 @@ def test_resuming_a_finished_file_redoes_nothing(tmp_path, bert_dir, ext):
     assert res.exit_code == 0, res.stderr
     assert "done: 0 rows explained, 3 already done (--resume)" in res.stderr
     assert out.read_bytes() == before
+
+
+def test_a_text_argument_that_names_a_file_is_explained_as_text_with_a_hint(tmp_path, bert_dir, monkeypatch):
+    (tmp_path / "in2.csv").write_text("text\nGreat phone.\n")
+    monkeypatch.chdir(tmp_path)
+    res = run("explain", "in2.csv", "just a review", "--model", bert_dir, "--method", "grad", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert [r["text"] for r in map(json.loads, res.stdout.splitlines())] == ["in2.csv", "just a review"]
+    assert res.stderr.count("note:") == 1
+    assert "note: 'in2.csv' names a file but is explained as review text; to read the file: -i in2.csv" in res.stderr
