@@ -228,6 +228,16 @@ class Lines:
         return self.rows
 
 
+def finished(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait up to ``seconds`` for the process: True once it has exited (so its wall time is not rounded
+    up to the reporting period)."""
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 def million(args) -> list[dict]:
     """Each engine as a fresh CLI process on the generated input; its RSS sampled as the output grows
     (a line every ``--report-every`` seconds, so a run stopped early still says how it went)."""
@@ -246,8 +256,7 @@ def million(args) -> list[dict]:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         with Sampler(proc.pid, every=2.0, probe=Lines(out)) as sampler:
-            while proc.poll() is None:
-                time.sleep(args.report_every)
+            while not finished(proc, args.report_every):
                 if sampler.samples:
                     at, rss, rows = sampler.samples[-1]
                     print(json.dumps({"engine": name, "s": round(at), "rows": rows, "driver_rss_mb": round(rss),
