@@ -43,7 +43,7 @@ def start_counter(ray: Any) -> Any:
     named ``COUNTER_NAME`` while the run lasts (``stop_counter`` ends it)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    try:  # one left by a run of this session that could not end it (a second Ctrl-C as it started)
+    try:  # one left on this Ray instance by an earlier run that could not end it (a second Ctrl-C as it started)
         ray.kill(ray.get_actor(COUNTER_NAME))
     except ValueError:
         pass
