@@ -18,7 +18,7 @@ import numpy as np
 
 from saliency_cli.methods.base import stable_seed
 from saliency_cli.methods.perturbation_family import Attribution
-from saliency_cli.methods.shapley_kriging import constrained_wls
+from saliency_cli.methods.shapley_kriging import coalition_ends, constrained_wls
 
 
 class Schedule:
@@ -91,10 +91,7 @@ class KernelShapBefore:
         m = masks.shape[1]
         if m == 0:
             return Attribution(np.zeros(0))
-        sizes = masks.sum(1)
-        full_value = values[np.flatnonzero(sizes == m)[0]]
-        empty_value = values[np.flatnonzero(sizes == 0)[0]]
-        total = full_value - empty_value
+        sizes, empty_value, total = coalition_ends(masks, values)
         inner = (sizes > 0) & (sizes < m)
         if m == 1 or not inner.any():
             return Attribution(np.full(m, total / m))

@@ -67,7 +67,7 @@ from saliency_cli.methods.perturbation_family import (
     BASELINE_PARAM, FEATURES_PARAM, Attribution, PerturbationMethod, check_perturbation_params,
 )
 from saliency_cli.methods.shapley_design import design, every_coalition, stratified
-from saliency_cli.methods.shapley_kriging import kriging, regression
+from saliency_cli.methods.shapley_kriging import coalition_ends, kriging, regression
 
 KRIGING_PAIRS = 4096  # above this many pairs: stratified regression
 DEFAULT_SAMPLES = 128  # mean Spearman >= 0.95 against exact values on 16-word reviews (benchmarks/shapley_efficiency.py)
@@ -114,10 +114,7 @@ class KernelShap(PerturbationMethod):
         m = masks.shape[1]
         if m == 0:
             return Attribution(np.zeros(0))
-        sizes = masks.sum(1)
-        full_value = values[np.flatnonzero(sizes == m)[0]]
-        empty_value = values[np.flatnonzero(sizes == 0)[0]]
-        total = full_value - empty_value
+        sizes, empty_value, total = coalition_ends(masks, values)
         # distinct inner coalitions (a repeated copy holds no new information)
         index: dict[bytes, int] = {}
         for i in np.flatnonzero((sizes > 0) & (sizes < m)):

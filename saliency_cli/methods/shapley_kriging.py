@@ -124,3 +124,12 @@ def constrained_wls(z: np.ndarray, y: np.ndarray, w: np.ndarray, total: float) -
     centred = z - z.mean(1, keepdims=True)
     v = np.linalg.lstsq(root[:, None] * centred, root * (y - z.sum(1) * (total / m)), rcond=None)[0]
     return total / m + (v - v.mean())  # v.mean() is rounding only (the exact v sums to zero)
+
+
+def coalition_ends(masks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(coalition sizes, F(no feature kept), F(every feature kept) - F(none)) of a set of evaluated
+    coalitions holding both ends: what every Shapley estimator here starts from."""
+    sizes = masks.sum(1)
+    full_value = values[np.flatnonzero(sizes == masks.shape[1])[0]]
+    empty_value = values[np.flatnonzero(sizes == 0)[0]]
+    return sizes, float(empty_value), float(full_value - empty_value)
