@@ -13,6 +13,8 @@ from typing import Iterable, Iterator, List, Optional
 import typer
 
 from saliency_cli.cli.console import err, fail, plural
+from saliency_cli.inputs.files import GLOB_CHARS
+from saliency_cli.outputs.formats import EXTENSIONS
 from saliency_cli.records import Explanation, RowError
 
 SHOWN_PROBLEMS = 20  # malformed lines listed one by one on stderr
@@ -39,7 +41,7 @@ class Problems:
             err.print(f"... {plural(self.count - len(self.shown), 'more malformed line')}", markup=False)
 
 
-RESULT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")  # what explain writes
+RESULT_SUFFIXES = tuple(EXTENSIONS)  # what explain writes
 
 
 def sources(results: List[str]) -> list[tuple[str, str]]:
@@ -55,7 +57,7 @@ def sources(results: List[str]) -> list[tuple[str, str]]:
             out.extend(_folder(path, given))
         elif path.is_file():
             out.append((given, given))
-        elif any(c in given for c in "*?["):
+        elif any(c in given for c in GLOB_CHARS):
             matched = sorted(p for p in glob.glob(given, recursive=True) if os.path.isfile(p))
             if not matched:
                 raise ValueError(f"no results file matches {given}")
