@@ -8,7 +8,9 @@ from typing import Any
 
 from saliency_cli.cli.console import err, fail, plural
 from saliency_cli.cli.display import RunDisplay
-from saliency_cli.cli.plan import check_outputs, input_spec, model_spec, rows_left, run_settings
+from saliency_cli.cli.plan import (
+    check_outputs, engine_plan, input_spec, load_and_prepare, rows_left, run_settings, user_errors,
+)
 from saliency_cli.cli.run import execute, make_runner
 from saliency_cli.cli.signature import values_of
 from saliency_cli.evaluation.statistics import CAVEAT, Tally, summarize, with_control
@@ -18,19 +20,13 @@ def evaluate(**given: Any) -> None:
     """Rank saliency methods by faithfulness (ERASER comprehensiveness and sufficiency) on your reviews."""
     import typer
 
-    from saliency_cli.engine import prepare
-    from saliency_cli.inputs import InputError, estimate_rows, open_reviews
-    from saliency_cli.model import ModelLoadError, quiet_transformers
-    from saliency_cli.outputs.paths import OutputError
-    from saliency_cli.runners.engines import driver_settings, plan_engine
+    from saliency_cli.inputs import estimate_rows, open_reviews
     from saliency_cli.runners.loop import EXIT_INTERRUPTED
-    from saliency_cli.runners.ray.cluster import RayError
-    from saliency_cli.settings import SettingError, flag_of
 
     v = values_of("evaluate", given)
     output = v["output"]
-    try:
-        engine = plan_engine(v["engine"], v["ray_address"], v["workers"], v["cpus_per_worker"], v["gpus_per_worker"])
+    with user_errors():
+        engine = engine_plan(v)
         _check_outputs(v)
         spec = input_spec(v)
         settings = run_settings(v, methods=with_control(v["methods"]), faithfulness=True)
@@ -38,14 +34,8 @@ def evaluate(**given: Any) -> None:
         if spec.path is None:
             raise ValueError("give the reviews to evaluate: a file, or '-' to read stdin")
         items = open_reviews(spec)
-        quiet_transformers()
-        lm = model_spec(v, device=None if engine.ray is None else "cpu").load()
-        ctx = prepare(lm, driver_settings(settings, engine))
+        lm, ctx = load_and_prepare(v, settings, engine)
         tally, sinks, done = _sinks(v, lm.name, lm.labels, ctx.settings)
-    except SettingError as exc:
-        raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
-    except (RayError, ValueError, InputError, OutputError, ModelLoadError) as exc:
-        raise fail(str(exc)) from None
     expected = None if v["quiet"] else rows_left(estimate_rows(spec), done)
     display = RunDisplay(expected=expected, quiet=v["quiet"], preview=False, top_k=0, max_length=lm.max_length)
     # On Ray without -o, the actors tally their blocks and only the tallies come back; they merge in input order

@@ -6,7 +6,9 @@ from typing import Any
 
 from saliency_cli.cli.console import err, fail, plural, report_summary
 from saliency_cli.cli.display import RunDisplay
-from saliency_cli.cli.plan import check_outputs, files_named, input_spec, model_spec, rows_left, run_settings
+from saliency_cli.cli.plan import (
+    check_outputs, engine_plan, files_named, input_spec, load_and_prepare, rows_left, run_settings, user_errors,
+)
 from saliency_cli.cli.run import execute, make_runner
 from saliency_cli.cli.signature import values_of
 from saliency_cli.records import ABORTED
@@ -16,20 +18,14 @@ def explain(**given: Any) -> None:
     """Explain reviews: per-token (and per-word) attribution for each review, method and target."""
     import typer
 
-    from saliency_cli.engine import prepare
-    from saliency_cli.inputs import InputError, estimate_rows, open_reviews
-    from saliency_cli.model import ModelLoadError, quiet_transformers
-    from saliency_cli.outputs.paths import OutputError
+    from saliency_cli.inputs import estimate_rows, open_reviews
     from saliency_cli.outputs.run_check import run_check
     from saliency_cli.outputs.writers import ErrorWriter
     from saliency_cli.report.html import HtmlReport
-    from saliency_cli.runners.engines import driver_settings, plan_engine
-    from saliency_cli.runners.ray.cluster import RayError
-    from saliency_cli.settings import SettingError, flag_of
 
     v = values_of("explain", given)
-    try:
-        engine = plan_engine(v["engine"], v["ray_address"], v["workers"], v["cpus_per_worker"], v["gpus_per_worker"])
+    with user_errors():
+        engine = engine_plan(v)
         spec = input_spec(v)
         for text in files_named(spec.texts):
             err.print(f"note: {text!r} names a file but is explained as review text; to read the file: -i {text}",
@@ -39,19 +35,13 @@ def explain(**given: Any) -> None:
         check_outputs(outputs, v["errors"], v["html"], v["output_format"], settings.faithfulness)
         corpus = _summary_sink(v, outputs)
         items = open_reviews(spec)
-        quiet_transformers()
-        lm = model_spec(v, device=None if engine.ray is None else "cpu").load()
-        ctx = prepare(lm, driver_settings(settings, engine))
+        lm, ctx = load_and_prepare(v, settings, engine)
         check = run_check(lm.name, lm.labels, ctx.settings, labelled=v["label_field"] is not None,
                           check_dtype=not (engine.ray and engine.ray.gpus_per_worker))
         results = _results_sink(engine, v, outputs, check if v["resume"] else None, settings.batch_size, items.many)
         errors = ErrorWriter(v["errors"], resume=v["resume"])
         if corpus is not None and v["resume"]:
             _tally_done(corpus, results)
-    except SettingError as exc:
-        raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
-    except (RayError, ValueError, InputError, OutputError, ModelLoadError) as exc:
-        raise fail(str(exc)) from None
     report = None
     if v["html"]:
         report = HtmlReport(v["html"], run_info={

@@ -3,8 +3,10 @@ settings, the input, the model to load, the outputs checked; shared by ``explain
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
+from saliency_cli.cli.console import fail
 from saliency_cli.inputs import InputSpec, stdin_is_piped
 from saliency_cli.options import INPUT, MODEL, OPTIONS, SETTINGS, destined
 from saliency_cli.outputs.formats import output_format
@@ -47,6 +49,42 @@ def model_spec(values: Mapping[str, Any], device: str | None = None) -> Any:
     if device is not None:
         fields["device"] = device
     return ModelSpec(**fields)
+
+
+def engine_plan(values: Mapping[str, Any]) -> Any:
+    """Local or Ray, and how the Ray workers are sized (``runners.engines.plan_engine``)."""
+    from saliency_cli.runners.engines import plan_engine
+
+    return plan_engine(values["engine"], values["ray_address"], values["workers"], values["cpus_per_worker"],
+                       values["gpus_per_worker"])
+
+
+def load_and_prepare(values: Mapping[str, Any], settings: Settings, engine: Any) -> tuple[Any, Any]:
+    """The model and the run prepared on it. With Ray the model loads on the driver's CPU: the driver
+    only checks targets, labels and resume with it; the actors load their own."""
+    from saliency_cli.engine import prepare
+    from saliency_cli.model import quiet_transformers
+    from saliency_cli.runners.engines import driver_settings
+
+    quiet_transformers()
+    lm = model_spec(values, device=None if engine.ray is None else "cpu").load()
+    return lm, prepare(lm, driver_settings(settings, engine))
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """What the checks before a run raise, as one ``error:`` line and exit 1 (a setting named by its flag)."""
+    from saliency_cli.inputs import InputError
+    from saliency_cli.model import ModelLoadError
+    from saliency_cli.runners.ray.cluster import RayError
+    from saliency_cli.settings import SettingError, flag_of
+
+    try:
+        yield
+    except SettingError as exc:
+        raise fail(f"{flag_of(exc.option)}: {exc.message}") from None
+    except (RayError, ValueError, InputError, OutputError, ModelLoadError) as exc:
+        raise fail(str(exc)) from None
 
 
 def check_outputs(outputs: list[str], errors: str | None, html: str | None, fmt: str | None = None,
