@@ -11,10 +11,10 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from saliency_cli.outputs.paths import OutputError
-from saliency_cli.outputs.saved_csv import csv_columns, csv_records
+from saliency_cli.outputs.saved_csv import OnError, csv_columns, csv_records, tell
 from saliency_cli.records import SCHEMA_VERSION, Explanation, RowError
 
 STDIN = "-"
@@ -50,19 +50,15 @@ def _parquet_source(source: str | os.PathLike[str]) -> Any:
     return io.BytesIO(buffer.read())  # Parquet's footer is at the end: stdin is read whole
 
 
-def _parquet_records(source: Any, name: str, on_error: "OnError | None") -> Iterator[Explanation]:
+def _parquet_records(source: Any, name: str, on_error: OnError | None) -> Iterator[Explanation]:
     from saliency_cli.outputs.parquet import read_records
 
     try:
         for number, record in enumerate(read_records(source), start=1):
             try:
-                yield Explanation.from_dict(record)
-            except (KeyError, TypeError, ValueError) as exc:
-                what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-                error = ValueError(f"{name}: record {number} is not an explanation record: {what}")
-                if on_error is None:
-                    raise error from None
-                on_error(error)
+                yield _explanation(record, f"{name}: record {number} is")
+            except ValueError as exc:
+                tell(exc, on_error)
     except OutputError as exc:  # pyarrow is not installed
         raise ValueError(str(exc)) from None
 
@@ -80,14 +76,16 @@ def _parse(line: str, where: str) -> Explanation | RowError:
     schema = record.get("schema", SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
         raise ValueError(f"{where}: unsupported schema version {schema!r} (expected {SCHEMA_VERSION})")
+    return _explanation(record, f"{where}:")
+
+
+def _explanation(record: dict[str, Any], where: str) -> Explanation:
+    """The record as an Explanation; ValueError ``<where> not an explanation record: <why>`` if it is not one."""
     try:
         return Explanation.from_dict(record)
     except (KeyError, TypeError, ValueError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise ValueError(f"{where}: not an explanation record: {what}") from None
-
-
-OnError = Callable[[ValueError], None]  # told of a malformed line, which is then skipped
+        raise ValueError(f"{where} not an explanation record: {what}") from None
 
 
 def _jsonl_records(lines: Iterable[str], source_name: str, on_error: OnError | None) -> Iterator[Explanation | RowError]:
@@ -97,9 +95,7 @@ def _jsonl_records(lines: Iterable[str], source_name: str, on_error: OnError | N
         try:
             record = _parse(line, f"{source_name}:{lineno}")
         except ValueError as exc:
-            if on_error is None:
-                raise
-            on_error(exc)
+            tell(exc, on_error)
             continue
         yield record
 

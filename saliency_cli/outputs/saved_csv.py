@@ -12,6 +12,15 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 from saliency_cli.records import Explanation, Prediction, Target, TokenScore, WordScore
 from saliency_cli.outputs.formats import LABEL_COLUMN, columns as level_columns
 
+OnError = Callable[[ValueError], None]  # told of a malformed record, which is then skipped
+
+
+def tell(error: ValueError, on_error: OnError | None) -> None:
+    """Raise ``error`` when nobody is to be told of malformed records, else tell ``on_error``."""
+    if on_error is None:
+        raise error
+    on_error(error)
+
 CSV_PARAMS: Mapping[str, Any] = {"source": "csv"}
 """The ``params`` of an explanation read from CSV (the CSV has no params, model, text or row)."""
 _CSV_HEADERS = {",".join(cols): cols for cols in (level_columns(level, labelled, sourced) for level in ("token", "word")
@@ -166,7 +175,7 @@ def _csv_explanation(rows: list[_CsvRow], word_level: bool, labelled: bool = Fal
 
 
 def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str,
-                on_error: Callable[[ValueError], None] | None = None) -> Iterator[Explanation]:
+                on_error: OnError | None = None) -> Iterator[Explanation]:
     """The explanations of explain's CSV, one per run of rows with the same (id, method, target).
     With ``on_error``, a malformed row is handed to it and its explanation left out; broken quoting
     ends the file (see ``saved.read_results``)."""
@@ -181,9 +190,7 @@ def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str
         try:
             yield _csv_explanation(rows, word_level, labelled)
         except ValueError as exc:
-            if on_error is None:
-                raise
-            on_error(exc)
+            tell(exc, on_error)
 
     try:
         next(reader)  # the header
@@ -197,9 +204,7 @@ def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str
             try:
                 row = _csv_row(fields, columns, where)
             except ValueError as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
+                tell(exc, on_error)
                 dropped = ((None,) * (4 - width) + tuple(fields[:width])) if len(fields) >= width else None
                 if group and group[0].key == dropped:
                     group = []
@@ -212,10 +217,7 @@ def csv_records(lines: Iterable[str], columns: tuple[str, ...], source_name: str
                 group = []
             group.append(row)
     except csv.Error as exc:
-        error = ValueError(f"{source_name}:{reader.line_num}: not valid CSV ({exc})")
-        if on_error is None:
-            raise error from None
-        on_error(error)
+        tell(ValueError(f"{source_name}:{reader.line_num}: not valid CSV ({exc})"), on_error)
         return
     if group:
         yield from done(group)
